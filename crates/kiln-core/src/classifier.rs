@@ -1,0 +1,66 @@
+//! What the trainer, evaluator and predictor need from an image classifier.
+
+use burn::{
+    module::{Module, ModuleDisplay},
+    tensor::Tensor,
+};
+use serde::{Deserialize, Serialize};
+
+/// A model that maps a batch of images to class logits.
+pub trait ImageClassifier: Module + ModuleDisplay + core::fmt::Display + 'static {
+    /// # Shapes
+    /// - images `[batch, channels, height, width]`, normalised as [`Preprocessing`] says
+    /// - returns logits `[batch, num_classes]`
+    fn forward_logits(&self, images: Tensor<4>) -> Tensor<2>;
+
+    /// The number of classes the head predicts.
+    fn num_classes(&self) -> usize;
+}
+
+/// How raw images become the tensor a model was trained on. Saved beside every model so that
+/// `predict` and `eval` preprocess exactly as training did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    /// Input channels: 1 (grey) or 3 (RGB). Images are converted to this.
+    pub channels: usize,
+    /// Height the image is resized to (after `resize`, the centre crop height).
+    pub height: usize,
+    /// Width, likewise.
+    pub width: usize,
+    /// Shorter side resized to this before a centre crop, when set (torchvision's `Resize(256)`).
+    #[serde(default)]
+    pub resize: Option<usize>,
+    /// Per-channel mean subtracted after scaling pixels to [0, 1].
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation divided by.
+    pub std: Vec<f32>,
+    /// Invert grey levels (white digit on black as MNIST) when the image's border is light;
+    /// used for digit photos and scans that are dark ink on white paper.
+    #[serde(default)]
+    pub invert_light_background: bool,
+}
+
+impl Preprocessing {
+    /// MNIST's normalisation (mean 0.1307, std 0.3081 of the training pixels) at 28×28.
+    pub fn mnist() -> Self {
+        Self {
+            channels: 1,
+            height: 28,
+            width: 28,
+            resize: None,
+            mean: vec![0.1307],
+            std: vec![0.3081],
+            invert_light_background: true,
+        }
+    }
+
+    /// Fashion-MNIST's normalisation (mean 0.2860, std 0.3530) at 28×28.
+    pub fn fashion_mnist() -> Self {
+        Self {
+            mean: vec![0.2860],
+            std: vec![0.3530],
+            invert_light_background: false,
+            ..Self::mnist()
+        }
+    }
+}

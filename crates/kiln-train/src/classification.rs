@@ -1,0 +1,114 @@
+//! Training and validation steps for any [`ImageClassifier`].
+
+use crate::data::ClassificationBatch;
+use burn::{
+    module::Module,
+    nn::loss::CrossEntropyLossConfig,
+    tensor::Tensor,
+    train::{ClassificationOutput, InferenceStep, Interrupter, TrainOutput, TrainStep},
+};
+use kiln_core::ImageClassifier;
+use std::sync::{Arc, Mutex};
+
+/// Wraps a classifier with cross-entropy training and validation steps (burn-train's
+/// `TrainStep` / `InferenceStep`), so that architecture crates need not depend on burn-train.
+///
+/// Records saved from this wrapper carry a `model.` prefix; [`ClassificationModel::model`] is the
+/// bare classifier that is saved as the final model.
+#[derive(Module, Debug)]
+pub struct ClassificationModel<M: ImageClassifier> {
+    /// The classifier being trained.
+    pub model: M,
+    /// Stops training on a non-finite loss.
+    #[module(skip)]
+    pub guard: LossGuard,
+}
+
+impl<M: ImageClassifier> ClassificationModel<M> {
+    /// Wraps `model`.
+    pub fn new(model: M, guard: LossGuard) -> Self {
+        Self { model, guard }
+    }
+
+    /// Forward pass and cross-entropy loss.
+    ///
+    /// # Shapes
+    /// - images `[batch, c, h, w]`, targets `[batch]`
+    /// - output logits `[batch, num_classes]`, loss `[1]`
+    pub fn forward_classification(&self, batch: ClassificationBatch) -> ClassificationOutput {
+        let logits = self.model.forward_logits(batch.images);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits.clone(), batch.targets.clone());
+        ClassificationOutput::new(loss, logits, batch.targets)
+    }
+}
+
+impl<M: ImageClassifier> TrainStep for ClassificationModel<M> {
+    type Input = ClassificationBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: ClassificationBatch) -> TrainOutput<ClassificationOutput> {
+        let output = self.forward_classification(batch);
+        self.guard.check(&output.loss);
+        TrainOutput::new(self, output.loss.backward(), output)
+    }
+}
+
+impl<M: ImageClassifier> InferenceStep for ClassificationModel<M> {
+    type Input = ClassificationBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: ClassificationBatch) -> ClassificationOutput {
+        self.forward_classification(batch)
+    }
+}
+
+/// Watches the training loss; on the first NaN or infinite value it records the step and asks
+/// the training loop to stop before the next checkpoint is written, so no checkpoint holds the
+/// diverged weights.
+#[derive(Clone, Default)]
+pub struct LossGuard {
+    interrupter: Option<Interrupter>,
+    state: Arc<Mutex<GuardState>>,
+}
+
+#[derive(Default, Debug)]
+struct GuardState {
+    steps: usize,
+    tripped: Option<(usize, f32)>,
+}
+
+impl std::fmt::Debug for LossGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LossGuard").finish_non_exhaustive()
+    }
+}
+
+impl LossGuard {
+    /// A guard that stops training through `interrupter`.
+    pub fn new(interrupter: Interrupter) -> Self {
+        Self {
+            interrupter: Some(interrupter),
+            state: Arc::default(),
+        }
+    }
+
+    /// Checks one training loss (one read-back of a scalar per step).
+    pub fn check(&self, loss: &Tensor<1>) {
+        let value = loss.clone().into_scalar::<f32>();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.steps += 1;
+        if !value.is_finite() && state.tripped.is_none() {
+            state.tripped = Some((state.steps, value));
+            if let Some(interrupter) = &self.interrupter {
+                interrupter.stop(Some("non-finite training loss"));
+            }
+        }
+    }
+
+    /// `(step, value)` of the first non-finite loss, if one was seen.
+    pub fn tripped(&self) -> Option<(usize, f32)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).tripped
+    }
+}

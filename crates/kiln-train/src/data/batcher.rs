@@ -1,0 +1,65 @@
+use super::ImageItem;
+use burn::{
+    data::dataloader::batcher::Batcher,
+    tensor::{Device, Int, Tensor, TensorData},
+};
+use kiln_core::Preprocessing;
+
+/// A batch of normalised images and their labels.
+#[derive(Clone, Debug)]
+pub struct ClassificationBatch {
+    /// `[batch, channels, height, width]`, normalised.
+    pub images: Tensor<4>,
+    /// `[batch]` class indices.
+    pub targets: Tensor<1, Int>,
+}
+
+/// Turns [`ImageItem`]s into a [`ClassificationBatch`]: bytes scaled to [0, 1], then
+/// `(x - mean[c]) / std[c]`.
+#[derive(Clone, Debug)]
+pub struct ClassificationBatcher {
+    mean: Vec<f32>,
+    std: Vec<f32>,
+}
+
+impl ClassificationBatcher {
+    /// A batcher normalising as `preprocessing` says.
+    pub fn new(preprocessing: &Preprocessing) -> Self {
+        Self {
+            mean: preprocessing.mean.clone(),
+            std: preprocessing.std.clone(),
+        }
+    }
+
+    /// Normalises one item's bytes into `out`.
+    pub fn normalise_into(&self, item: &ImageItem, out: &mut Vec<f32>) {
+        let plane = item.height * item.width;
+        for (c, channel) in item.pixels.chunks(plane).enumerate() {
+            let (mean, std) = (self.mean[c % self.mean.len()], self.std[c % self.std.len()]);
+            out.extend(channel.iter().map(|&p| (p as f32 / 255.0 - mean) / std));
+        }
+    }
+}
+
+impl Batcher<ImageItem, ClassificationBatch> for ClassificationBatcher {
+    /// # Shapes
+    /// - items: each `[c, h, w]` bytes, all the same shape (data sets check this when loading)
+    /// - returns images `[n, c, h, w]`, targets `[n]`
+    fn batch(&self, items: Vec<ImageItem>, device: &Device) -> ClassificationBatch {
+        let n = items.len();
+        let (c, h, w) = items
+            .first()
+            .map(|i| (i.channels, i.height, i.width))
+            .unwrap_or((1, 1, 1));
+        let mut values = Vec::with_capacity(n * c * h * w);
+        let mut labels = Vec::with_capacity(n);
+        for item in &items {
+            self.normalise_into(item, &mut values);
+            labels.push(item.label as i64);
+        }
+        ClassificationBatch {
+            images: Tensor::from_data(TensorData::new(values, [n, c, h, w]), device),
+            targets: Tensor::from_data(TensorData::new(labels, [n]), device),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+use kiln_core::Preprocessing;
+
+/// One labelled image, pixels stored planar (`[channels, height, width]`) as bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageItem {
+    /// `channels * height * width` bytes, channel-major.
+    pub pixels: Vec<u8>,
+    /// Channels (1 grey, 3 RGB).
+    pub channels: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+    /// The class index.
+    pub label: usize,
+}
+
+/// A classification data set: train and test items, class names and the normalisation that
+/// goes with it.
+#[derive(Clone, Debug)]
+pub struct ClassificationData {
+    /// Short name (`mnist`, `fashion-mnist`).
+    pub name: String,
+    /// Class names, indexed by label.
+    pub classes: Vec<String>,
+    /// Training items.
+    pub train: Vec<ImageItem>,
+    /// Test items (never used for training or model selection).
+    pub test: Vec<ImageItem>,
+    /// How images of this data set are normalised.
+    pub preprocessing: Preprocessing,
+}
+
+impl ClassificationData {
+    /// Splits the training items into (train, validation), the last `valid` items held out.
+    pub fn split_validation(&self, valid: usize) -> (Vec<ImageItem>, Vec<ImageItem>) {
+        let cut = self.train.len().saturating_sub(valid);
+        (self.train[..cut].to_vec(), self.train[cut..].to_vec())
+    }
+}

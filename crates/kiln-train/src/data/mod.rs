@@ -1,0 +1,18 @@
+//! Data sets and loaders.
+//!
+//! - [`idx`]: the IDX format of MNIST and Fashion-MNIST (plain or gzipped), read and written.
+//! - [`mnist`]: MNIST-style data sets from a directory of IDX files.
+//! - [`ImageItem`] and [`ClassificationBatcher`]: one labelled image, and batches of them as
+//!   normalised tensors.
+//! - [`fetch`]: obtaining data that a package registry ships, with its checksum checked.
+
+mod batcher;
+mod error;
+pub mod fetch;
+pub mod idx;
+mod item;
+pub mod mnist;
+
+pub use batcher::{ClassificationBatch, ClassificationBatcher};
+pub use error::DataError;
+pub use item::{ClassificationData, ImageItem};

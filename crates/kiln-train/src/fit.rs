@@ -1,0 +1,189 @@
+//! The fit loop: burn-train's `SupervisedTraining` with Kiln's checkpoints, guards and outputs.
+
+use crate::{
+    ClassificationModel, LossGuard, OptimizerKind, TrainError,
+    checkpoint::{AtomicFileCheckpointer, CHECKPOINT_DIR, latest_complete_checkpoint},
+    data::{ClassificationBatcher, ClassificationData},
+    metrics_csv::write_metrics_csv,
+};
+use burn::{
+    data::{dataloader::DataLoaderBuilder, dataset::InMemDataset},
+    tensor::Device,
+    train::{
+        Learner, SupervisedTraining,
+        metric::{AccuracyMetric, LearningRateMetric, LossMetric},
+    },
+};
+use kiln_core::ImageClassifier;
+use serde::{Deserialize, Serialize};
+use std::{path::Path, time::Instant};
+
+/// Hyper-parameters of one training run. Saved as `train.json` in the run directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Images per optimizer step.
+    pub batch_size: usize,
+    /// Learning rate (constant).
+    pub lr: f64,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// Seeds weight initialisation and the shuffling of the training set.
+    pub seed: u64,
+    /// Training images held out for validation (the last ones of the training set).
+    pub valid_size: usize,
+    /// Data-loader worker threads.
+    pub num_workers: usize,
+    /// Train on only the first N training images (smoke runs, tests); `None` for all.
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            batch_size: 64,
+            lr: OptimizerKind::Adam.default_lr(),
+            optimizer: OptimizerKind::Adam,
+            seed: 42,
+            valid_size: 5_000,
+            num_workers: 2,
+            train_limit: None,
+        }
+    }
+}
+
+impl FitConfig {
+    /// Checks the values that would otherwise fail deep inside the loop.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("learning rate must be positive and finite, got {}", self.lr));
+        }
+        Ok(())
+    }
+}
+
+/// What a finished run produced.
+pub struct FitOutcome<M> {
+    /// The trained classifier, in inference mode (weights of the last epoch).
+    pub model: M,
+    /// The epoch the run resumed after, if it resumed.
+    pub resumed_from: Option<usize>,
+    /// Epochs trained by this invocation.
+    pub epochs_run: usize,
+    /// Wall time of this invocation's training and validation passes, in seconds.
+    pub seconds: f64,
+    /// Training images processed per second of wall time (validation time included).
+    pub images_per_second: f64,
+}
+
+/// Trains `model` on `data.train` (minus a validation hold-out) as `config` says, writing into
+/// `run_dir`: `checkpoint/{model,optim,scheduler}-N.bpk` after every epoch (atomically), burn-train's
+/// logs, and `metrics.csv`. With `resume`, continues after the latest complete checkpoint.
+///
+/// The progress display is burn-train's TUI on a terminal and plain lines otherwise.
+pub fn fit<M: ImageClassifier>(
+    model: M,
+    data: &ClassificationData,
+    config: &FitConfig,
+    run_dir: &Path,
+    device: &Device,
+    resume: bool,
+) -> Result<FitOutcome<M>, TrainError> {
+    config.validate()?;
+    let (mut train_items, valid_items) = data.split_validation(config.valid_size);
+    if let Some(limit) = config.train_limit {
+        train_items.truncate(limit);
+    }
+    if train_items.is_empty() || valid_items.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{} training images cannot be split into training and {} validation images",
+            data.train.len(),
+            config.valid_size
+        )));
+    }
+    let resumed_from = if resume {
+        latest_complete_checkpoint(run_dir)
+    } else {
+        None
+    };
+    let start_epoch = resumed_from.unwrap_or(0);
+    if start_epoch >= config.epochs {
+        return Err(TrainError::Config(format!(
+            "{} already holds a checkpoint of epoch {start_epoch} of {}: nothing left to train \
+             (raise --epochs to train further)",
+            run_dir.display(),
+            config.epochs
+        )));
+    }
+    let n_train = train_items.len();
+    let batcher = ClassificationBatcher::new(&data.preprocessing);
+    let train_loader = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(config.batch_size)
+        .shuffle(config.seed)
+        .num_workers(config.num_workers)
+        .set_device(device.clone())
+        .build(InMemDataset::new(train_items));
+    let valid_loader = DataLoaderBuilder::new(batcher)
+        .batch_size(config.batch_size)
+        .num_workers(config.num_workers)
+        .set_device(device.clone())
+        .build(InMemDataset::new(valid_items));
+
+    let checkpoints = run_dir.join(CHECKPOINT_DIR);
+    let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metric_train_numeric(LearningRateMetric::new())
+        .with_custom_checkpointers(
+            AtomicFileCheckpointer::new(&checkpoints, "model"),
+            AtomicFileCheckpointer::new(&checkpoints, "optim"),
+            AtomicFileCheckpointer::new(&checkpoints, "scheduler"),
+        )
+        .num_epochs(config.epochs)
+        .summary();
+    if let Some(epoch) = resumed_from {
+        training = training.checkpoint(epoch);
+    }
+    let guard = LossGuard::new(training.interrupter());
+    let learner = Learner::new(
+        ClassificationModel::new(model, guard.clone()),
+        config.optimizer.build(),
+        config.lr,
+    );
+
+    let started = Instant::now();
+    let result = training.launch(learner);
+    let seconds = started.elapsed().as_secs_f64();
+    // Write what was logged even when the run failed: the epochs before the failure are real.
+    let csv = write_metrics_csv(run_dir);
+
+    if let Some((step, value)) = guard.tripped() {
+        return Err(TrainError::NonFiniteLoss { step, value });
+    }
+    if let Some(error) = result.error {
+        return Err(TrainError::Training(error.to_string()));
+    }
+    if let Some(interruption) = result.interrupted {
+        return Err(TrainError::Interrupted(
+            interruption.reason.unwrap_or_else(|| "stopped".into()),
+        ));
+    }
+    csv?;
+    let epochs_run = config.epochs - start_epoch;
+    Ok(FitOutcome {
+        model: result.model.model,
+        resumed_from,
+        epochs_run,
+        seconds,
+        images_per_second: (epochs_run * n_train) as f64 / seconds.max(1e-9),
+    })
+}

@@ -1,0 +1,27 @@
+//! Kiln: convolutional networks for images on [Burn](https://burn.dev): the model zoo, the data
+//! pipeline, the trainer and the tools around them.
+//!
+//! This facade is what other projects depend on. It re-exports the crates and offers a registry
+//! that builds any model by name:
+//!
+//! ```no_run
+//! let device = kiln::device("flex").unwrap();
+//! let model = kiln::build("lenet5", 10, 1, &device).unwrap();
+//! for info in kiln::list_models() {
+//!     println!("{} ({})", info.name, info.paper);
+//! }
+//! ```
+//!
+//! The tasks behind `cargo xtask` (train, eval, predict) live in [`tasks`], so that Rust code gets
+//! the same behaviour as the command line.
+
+mod model;
+pub mod model_dir;
+mod registry;
+pub mod tasks;
+
+pub use kiln_core::{self as core, Activation, ImageClassifier, Init, Preprocessing, device};
+pub use kiln_lenet as lenet;
+pub use kiln_train as train;
+pub use model::Model;
+pub use registry::{ModelInfo, ModelSpec, RegistryError, build, build_spec, list_models};

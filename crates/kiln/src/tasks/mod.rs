@@ -1,0 +1,12 @@
+//! The tasks behind `cargo xtask`: [`train()`], [`eval()`], [`predict()`] and data set loading
+//! by name. Each returns a typed report; printing is the caller's business.
+
+mod data;
+mod eval;
+mod predict;
+mod train;
+
+pub use data::{DATASETS, load_dataset};
+pub use eval::{EvalOutput, eval};
+pub use predict::{Prediction, predict};
+pub use train::{TrainConfig, TrainOverrides, TrainReport, resolve_train_config, train};

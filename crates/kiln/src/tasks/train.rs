@@ -1,0 +1,207 @@
+use super::load_dataset;
+use crate::{
+    ModelSpec, build_spec,
+    model_dir::{self, ModelCard},
+};
+use kiln_core::{Activation, backend};
+use kiln_train::{EvalReport, FitConfig, OptimizerKind, TrainError, evaluate, fit, fsutil::write_atomic};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A training run: what to train on what, and how. Saved as `train.json` in the run directory,
+/// which `--resume` reads back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Registry name of the model.
+    pub model: String,
+    /// Data set name.
+    pub dataset: String,
+    /// Backend name.
+    pub backend: String,
+    /// Hidden activation, where the architecture offers the choice.
+    pub activation: Option<Activation>,
+    /// Optimisation hyper-parameters.
+    pub fit: FitConfig,
+}
+
+/// Command-line values; `None` means "not given".
+#[derive(Clone, Debug, Default)]
+pub struct TrainOverrides {
+    /// Model name.
+    pub model: String,
+    /// `--dataset`.
+    pub dataset: Option<String>,
+    /// `--backend`.
+    pub backend: Option<String>,
+    /// `--activation`.
+    pub activation: Option<Activation>,
+    /// `--epochs`.
+    pub epochs: Option<usize>,
+    /// `--batch-size`.
+    pub batch_size: Option<usize>,
+    /// `--lr`.
+    pub lr: Option<f64>,
+    /// `--optimizer`.
+    pub optimizer: Option<OptimizerKind>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--workers`.
+    pub num_workers: Option<usize>,
+    /// `--limit`: train on the first N training images only.
+    pub train_limit: Option<usize>,
+}
+
+const TRAIN_FILE: &str = "train.json";
+
+/// The configuration a run uses. A fresh run takes the defaults with the given values applied.
+/// With `resume`, the saved `train.json` of `out` is authoritative: `--epochs` may raise the
+/// number of epochs and `--backend`/`--workers` may change, any other differing value is an error
+/// (a resumed run must continue the same experiment).
+pub fn resolve_train_config(
+    o: &TrainOverrides,
+    out: &Path,
+    resume: bool,
+) -> Result<TrainConfig, TrainError> {
+    let saved_path = out.join(TRAIN_FILE);
+    if resume && saved_path.is_file() {
+        let text = std::fs::read_to_string(&saved_path).map_err(|e| TrainError::Io {
+            path: saved_path.clone(),
+            source: e,
+        })?;
+        let mut saved: TrainConfig = serde_json::from_str(&text).map_err(|e| TrainError::Load {
+            path: saved_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut conflicts = Vec::new();
+        let model = ModelSpec::new(&o.model, 1, 1, None).map(|s| s.arch).unwrap_or(o.model.clone());
+        if model != saved.model {
+            conflicts.push(format!("model {} vs saved {}", o.model, saved.model));
+        }
+        macro_rules! check {
+            ($field:ident, $saved:expr) => {
+                if let Some(v) = &o.$field {
+                    if *v != $saved {
+                        conflicts.push(format!(
+                            "--{} {:?} vs saved {:?}",
+                            stringify!($field).replace('_', "-"),
+                            v,
+                            $saved
+                        ));
+                    }
+                }
+            };
+        }
+        check!(dataset, saved.dataset);
+        check!(batch_size, saved.fit.batch_size);
+        check!(lr, saved.fit.lr);
+        check!(optimizer, saved.fit.optimizer);
+        check!(seed, saved.fit.seed);
+        if o.train_limit.is_some() && o.train_limit != saved.fit.train_limit {
+            conflicts.push(format!("--limit {:?} vs saved {:?}", o.train_limit, saved.fit.train_limit));
+        }
+        if let Some(a) = o.activation {
+            if Some(a) != saved.activation {
+                conflicts.push(format!("--activation {a} vs saved {:?}", saved.activation));
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(TrainError::Config(format!(
+                "--resume continues the run saved in {}, but these flags differ from it: {}",
+                saved_path.display(),
+                conflicts.join("; ")
+            )));
+        }
+        if let Some(e) = o.epochs {
+            saved.fit.epochs = e;
+        }
+        if let Some(b) = &o.backend {
+            saved.backend = b.clone();
+        }
+        if let Some(w) = o.num_workers {
+            saved.fit.num_workers = w;
+        }
+        return Ok(saved);
+    }
+    let arch = ModelSpec::new(&o.model, 1, 1, None)
+        .map_err(|e| TrainError::Config(e.to_string()))?
+        .arch;
+    let defaults = FitConfig::default();
+    let optimizer = o.optimizer.unwrap_or(defaults.optimizer);
+    Ok(TrainConfig {
+        model: arch,
+        dataset: o.dataset.clone().unwrap_or_else(|| "mnist".into()),
+        backend: o.backend.clone().unwrap_or_else(|| backend::DEFAULT_BACKEND.into()),
+        activation: o.activation,
+        fit: FitConfig {
+            epochs: o.epochs.unwrap_or(defaults.epochs),
+            batch_size: o.batch_size.unwrap_or(defaults.batch_size),
+            lr: o.lr.unwrap_or(optimizer.default_lr()),
+            optimizer,
+            seed: o.seed.unwrap_or(defaults.seed),
+            valid_size: defaults.valid_size,
+            num_workers: o.num_workers.unwrap_or(defaults.num_workers),
+            train_limit: o.train_limit,
+        },
+    })
+}
+
+/// What a training run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    /// The run directory (a model directory once training finished).
+    pub out: PathBuf,
+    /// The epoch the run resumed after, if it resumed.
+    pub resumed_from: Option<usize>,
+    /// Epochs trained by this invocation.
+    pub epochs_run: usize,
+    /// Wall time of the training and validation passes, seconds.
+    pub seconds: f64,
+    /// Training images per second (wall time, validation included).
+    pub images_per_second: f64,
+    /// The trained model on the test split (never seen in training or model selection).
+    pub test: EvalReport,
+}
+
+/// Trains as `config` says into `out`, then saves the model directory and evaluates the model
+/// on the test split. `data_roots` are searched for the data set.
+pub fn train(
+    config: &TrainConfig,
+    data_roots: &[PathBuf],
+    out: &Path,
+    resume: bool,
+) -> Result<TrainReport, TrainError> {
+    let device = backend::checked_device(&config.backend).map_err(|e| TrainError::Config(e.to_string()))?;
+    let data = load_dataset(&config.dataset, data_roots)?;
+    let channels = data.preprocessing.channels;
+    let spec = ModelSpec::new(&config.model, data.classes.len(), channels, config.activation)
+        .map_err(|e| TrainError::Config(e.to_string()))?;
+    device.seed(config.fit.seed);
+    let model = build_spec(&spec, &device).map_err(|e| TrainError::Config(e.to_string()))?;
+
+    std::fs::create_dir_all(out).map_err(|e| TrainError::Io {
+        path: out.to_path_buf(),
+        source: e,
+    })?;
+    let json = serde_json::to_string_pretty(config).expect("a train config serialises");
+    let path = out.join(TRAIN_FILE);
+    write_atomic(&path, json.as_bytes()).map_err(|e| TrainError::Io { path, source: e })?;
+
+    let outcome = fit(model, &data, &config.fit, out, &device, resume)?;
+    let card = ModelCard {
+        model: spec,
+        classes: data.classes.clone(),
+        dataset: data.name.clone(),
+        preprocessing: data.preprocessing.clone(),
+        kiln_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let test = evaluate(&outcome.model, &data.test, &data.preprocessing, &device, 256);
+    model_dir::save(out, outcome.model, &card)?;
+    Ok(TrainReport {
+        out: out.to_path_buf(),
+        resumed_from: outcome.resumed_from,
+        epochs_run: outcome.epochs_run,
+        seconds: outcome.seconds,
+        images_per_second: outcome.images_per_second,
+        test,
+    })
+}

