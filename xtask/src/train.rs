@@ -2,7 +2,7 @@ use kiln::{
     Activation,
     tasks::{TrainOverrides, resolve_train_config, train},
 };
-use kiln_train::OptimizerKind;
+use kiln_train::{OptimizerKind, Schedule};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -21,19 +21,22 @@ pub struct Args {
     /// Images per step [default: 64].
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Learning rate [default: 1e-3 for adam and rmsprop, 0.05 for sgd].
+    /// Peak learning rate [default: 2e-3 for adam, 1e-3 for rmsprop, 0.05 for sgd].
     #[arg(long)]
     lr: Option<f64>,
     /// sgd (momentum 0.9), rmsprop or adam [default: adam].
     #[arg(long)]
     optimizer: Option<OptimizerKind>,
+    /// Learning-rate schedule: cosine (to 0 over the run) or constant [default: cosine].
+    #[arg(long)]
+    schedule: Option<Schedule>,
     /// relu, leaky-relu, sigmoid or tanh [default: the model's].
     #[arg(long)]
     activation: Option<Activation>,
     /// Seed of initialisation and shuffling [default: 42].
     #[arg(long)]
     seed: Option<u64>,
-    /// Data-loader threads [default: 2].
+    /// Data-loader threads; 0 loads in the training thread, which keeps batch order (and results) deterministic [default: 0].
     #[arg(long)]
     workers: Option<usize>,
     /// Train on the first N training images only (quick smoke runs).
@@ -60,6 +63,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         batch_size: a.batch_size,
         lr: a.lr,
         optimizer: a.optimizer,
+        schedule: a.schedule,
         seed: a.seed,
         num_workers: a.workers,
         train_limit: a.limit,
@@ -74,11 +78,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     });
     let config = resolve_train_config(&overrides, &out, a.resume)?;
     println!(
-        "training {} on {} with {} (lr {}, batch {}, {} epochs) on backend {} -> {}",
+        "training {} on {} with {} (lr {}, {}, batch {}, {} epochs) on backend {} -> {}",
         config.model,
         config.dataset,
         config.fit.optimizer,
         config.fit.lr,
+        config.fit.schedule,
         config.fit.batch_size,
         config.fit.epochs,
         config.backend,

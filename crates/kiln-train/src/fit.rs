@@ -1,7 +1,7 @@
 //! The fit loop: burn-train's `SupervisedTraining` with Kiln's checkpoints, guards and outputs.
 
 use crate::{
-    ClassificationModel, LossGuard, OptimizerKind, TrainError,
+    ClassificationModel, LossGuard, OptimizerKind, Schedule, TrainError,
     checkpoint::{AtomicFileCheckpointer, CHECKPOINT_DIR, latest_complete_checkpoint},
     data::{ClassificationBatcher, ClassificationData},
     metrics_csv::write_metrics_csv,
@@ -16,7 +16,7 @@ use burn::{
 };
 use kiln_core::ImageClassifier;
 use serde::{Deserialize, Serialize};
-use std::{path::Path, time::Instant};
+use std::{io::IsTerminal, path::Path, time::Instant};
 
 /// Hyper-parameters of one training run. Saved as `train.json` in the run directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,8 +25,11 @@ pub struct FitConfig {
     pub epochs: usize,
     /// Images per optimizer step.
     pub batch_size: usize,
-    /// Learning rate (constant).
+    /// Peak learning rate.
     pub lr: f64,
+    /// How the learning rate evolves.
+    #[serde(default)]
+    pub schedule: Schedule,
     /// The optimizer.
     pub optimizer: OptimizerKind,
     /// Seeds weight initialisation and the shuffling of the training set.
@@ -46,10 +49,11 @@ impl Default for FitConfig {
             epochs: 5,
             batch_size: 64,
             lr: OptimizerKind::Adam.default_lr(),
+            schedule: Schedule::Cosine,
             optimizer: OptimizerKind::Adam,
             seed: 42,
             valid_size: 5_000,
-            num_workers: 2,
+            num_workers: 0,
             train_limit: None,
         }
     }
@@ -86,6 +90,9 @@ pub struct FitOutcome<M> {
     pub images_per_second: f64,
 }
 
+/// `model` must have been built on an autodiff device (`device.clone().autodiff()`): Burn's
+/// parameters track gradients only when created there.
+///
 /// Trains `model` on `data.train` (minus a validation hold-out) as `config` says, writing into
 /// `run_dir`: `checkpoint/{model,optim,scheduler}-N.bpk` after every epoch (atomically), burn-train's
 /// logs, and `metrics.csv`. With `resume`, continues after the latest complete checkpoint.
@@ -126,6 +133,11 @@ pub fn fit<M: ImageClassifier>(
         )));
     }
     let n_train = train_items.len();
+    let total_steps = config.epochs * n_train.div_ceil(config.batch_size);
+    let scheduler = config
+        .schedule
+        .build(config.lr, total_steps)
+        .map_err(TrainError::Config)?;
     let batcher = ClassificationBatcher::new(&data.preprocessing);
     let train_loader = DataLoaderBuilder::new(batcher.clone())
         .batch_size(config.batch_size)
@@ -153,11 +165,14 @@ pub fn fit<M: ImageClassifier>(
     if let Some(epoch) = resumed_from {
         training = training.checkpoint(epoch);
     }
+    if !std::io::stdout().is_terminal() {
+        training = training.renderer(Box::new(crate::renderer::PlainRenderer::new()));
+    }
     let guard = LossGuard::new(training.interrupter());
     let learner = Learner::new(
         ClassificationModel::new(model, guard.clone()),
         config.optimizer.build(),
-        config.lr,
+        scheduler,
     );
 
     let started = Instant::now();

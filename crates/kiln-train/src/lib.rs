@@ -18,6 +18,8 @@ pub mod fsutil;
 mod image_input;
 pub mod metrics_csv;
 mod optim;
+pub mod renderer;
+mod schedule;
 
 pub use classification::{ClassificationModel, LossGuard};
 pub use error::TrainError;
@@ -25,3 +27,4 @@ pub use evaluate::{EvalReport, evaluate};
 pub use fit::{FitConfig, FitOutcome, fit};
 pub use image_input::load_image;
 pub use optim::OptimizerKind;
+pub use schedule::Schedule;

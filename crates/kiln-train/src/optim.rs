@@ -38,7 +38,7 @@ impl OptimizerKind {
         match self {
             Self::Sgd => 0.05,
             Self::Rmsprop => 1e-3,
-            Self::Adam => 1e-3,
+            Self::Adam => 2e-3,
         }
     }
 

@@ -4,7 +4,7 @@ use crate::{
     model_dir::{self, ModelCard},
 };
 use kiln_core::{Activation, backend};
-use kiln_train::{EvalReport, FitConfig, OptimizerKind, TrainError, evaluate, fit, fsutil::write_atomic};
+use kiln_train::{EvalReport, FitConfig, OptimizerKind, Schedule, TrainError, evaluate, fit, fsutil::write_atomic};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -43,6 +43,8 @@ pub struct TrainOverrides {
     pub lr: Option<f64>,
     /// `--optimizer`.
     pub optimizer: Option<OptimizerKind>,
+    /// `--schedule`.
+    pub schedule: Option<Schedule>,
     /// `--seed`.
     pub seed: Option<u64>,
     /// `--workers`.
@@ -95,6 +97,7 @@ pub fn resolve_train_config(
         check!(batch_size, saved.fit.batch_size);
         check!(lr, saved.fit.lr);
         check!(optimizer, saved.fit.optimizer);
+        check!(schedule, saved.fit.schedule);
         check!(seed, saved.fit.seed);
         if o.train_limit.is_some() && o.train_limit != saved.fit.train_limit {
             conflicts.push(format!("--limit {:?} vs saved {:?}", o.train_limit, saved.fit.train_limit));
@@ -136,6 +139,7 @@ pub fn resolve_train_config(
             epochs: o.epochs.unwrap_or(defaults.epochs),
             batch_size: o.batch_size.unwrap_or(defaults.batch_size),
             lr: o.lr.unwrap_or(optimizer.default_lr()),
+            schedule: o.schedule.unwrap_or(defaults.schedule),
             optimizer,
             seed: o.seed.unwrap_or(defaults.seed),
             valid_size: defaults.valid_size,
@@ -176,7 +180,8 @@ pub fn train(
     let spec = ModelSpec::new(&config.model, data.classes.len(), channels, config.activation)
         .map_err(|e| TrainError::Config(e.to_string()))?;
     device.seed(config.fit.seed);
-    let model = build_spec(&spec, &device).map_err(|e| TrainError::Config(e.to_string()))?;
+    // Parameters track gradients only when created on an autodiff device.
+    let model = build_spec(&spec, &device.clone().autodiff()).map_err(|e| TrainError::Config(e.to_string()))?;
 
     std::fs::create_dir_all(out).map_err(|e| TrainError::Io {
         path: out.to_path_buf(),
