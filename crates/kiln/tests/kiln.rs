@@ -1,0 +1,16 @@
+//! Kiln's integration tests: one test binary (each binary links Burn, so few binaries keep CI
+//! fast), one module per subject.
+
+#[path = "kiln/common.rs"]
+mod common;
+
+#[path = "kiln/backends.rs"]
+mod backends;
+#[path = "kiln/course.rs"]
+mod course;
+#[path = "kiln/data.rs"]
+mod data;
+#[path = "kiln/registry.rs"]
+mod registry;
+#[path = "kiln/training.rs"]
+mod training;

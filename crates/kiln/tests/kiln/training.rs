@@ -1,0 +1,195 @@
+//! Training end to end on real MNIST: resume, the non-finite-loss guard, evaluation, and
+//! `predict` on real PNG files.
+
+use kiln::{
+    ImageClassifier, ModelSpec, build_spec,
+    tasks::{TrainConfig, load_dataset, predict, train},
+};
+use kiln_train::{
+    FitConfig, OptimizerKind, Schedule, TrainError,
+    checkpoint::{AtomicFileCheckpointer, latest_complete_checkpoint},
+    fit,
+};
+
+fn small_fit(epochs: usize) -> FitConfig {
+    FitConfig {
+        epochs,
+        batch_size: 64,
+        train_limit: Some(2_000),
+        valid_size: 500,
+        ..FitConfig::default()
+    }
+}
+
+/// A run stopped after its first epoch (as if killed during the second, which had written only
+/// a partial model checkpoint) continues from epoch 1 with `resume`, and its metrics cover both.
+#[test]
+fn resume_continues_from_the_last_complete_checkpoint() {
+    let device = super::common::device();
+    let data = load_dataset("mnist", &super::common::data_roots()).unwrap();
+    let spec = ModelSpec::new("lenet5", 10, 1, None).unwrap();
+    let run = tempfile::tempdir().unwrap();
+
+    device.seed(7);
+    let model = build_spec(&spec, &device.clone().autodiff()).unwrap();
+    let first = fit(model, &data, &small_fit(1), run.path(), &device, false).unwrap();
+    assert_eq!((first.resumed_from, first.epochs_run), (None, 1));
+    assert_eq!(latest_complete_checkpoint(run.path()), Some(1));
+
+    // What a process killed while writing epoch 2's checkpoint leaves behind: a temporary file
+    // (the atomic writer never renamed it) and no optimizer state for epoch 2.
+    let ckpt = run.path().join("checkpoint");
+    std::fs::write(ckpt.join("model-2.bpk.tmp12345"), b"partial").unwrap();
+    std::fs::copy(ckpt.join("model-1.bpk"), ckpt.join("model-2.bpk")).unwrap();
+    assert_eq!(latest_complete_checkpoint(run.path()), Some(1));
+
+    let fresh = build_spec(&spec, &device.clone().autodiff()).unwrap();
+    let second = fit(fresh, &data, &small_fit(2), run.path(), &device, true).unwrap();
+    assert_eq!((second.resumed_from, second.epochs_run), (Some(1), 1));
+    assert_eq!(latest_complete_checkpoint(run.path()), Some(2));
+
+    let csv = std::fs::read_to_string(run.path().join("metrics.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 3, "header + 2 epochs:\n{csv}");
+    assert!(rows[0].contains("valid_accuracy") && rows[0].contains("train_loss"), "{csv}");
+    assert!(rows[1].starts_with("1,") && rows[2].starts_with("2,"), "{csv}");
+
+    // The resumed run started from epoch 1's weights, not from scratch: its training accuracy in
+    // epoch 2 is well above epoch 1's (a restart from random weights would repeat epoch 1's).
+    let col = rows[0].split(',').position(|c| c == "train_accuracy").unwrap();
+    let acc = |row: &str| row.split(',').nth(col).unwrap().parse::<f64>().unwrap();
+    assert!(acc(rows[2]) > acc(rows[1]) + 5.0, "{csv}");
+    let report = kiln_train::evaluate(&second.model, &data.test[..1000], &data.preprocessing, &device, 250);
+    assert!(report.accuracy > 0.7, "accuracy {}", report.accuracy);
+
+    // Nothing left to do: a clear error, not a silent no-op.
+    let again = build_spec(&spec, &device.clone().autodiff()).unwrap();
+    let msg = fit(again, &data, &small_fit(2), run.path(), &device, true).err().unwrap().to_string();
+    assert!(msg.contains("nothing left to train"), "{msg}");
+}
+
+/// A diverging run stops with an error naming the loss, and writes no checkpoint of the
+/// diverged weights.
+#[test]
+fn non_finite_loss_stops_training_without_a_checkpoint() {
+    let device = super::common::device();
+    let data = load_dataset("mnist", &super::common::data_roots()).unwrap();
+    let run = tempfile::tempdir().unwrap();
+    let model = build_spec(&ModelSpec::new("lenet5", 10, 1, None).unwrap(), &device.clone().autodiff()).unwrap();
+    let config = FitConfig {
+        lr: 1e30,
+        optimizer: OptimizerKind::Sgd,
+        schedule: Schedule::Constant,
+        ..small_fit(1)
+    };
+    match fit(model, &data, &config, run.path(), &device, false) {
+        Err(e @ TrainError::NonFiniteLoss { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("loss became") && msg.contains("--lr"), "{msg}");
+        }
+        Err(other) => panic!("expected a non-finite loss error, got {other}"),
+        Ok(_) => panic!("a learning rate of 1e30 should diverge"),
+    }
+    assert_eq!(latest_complete_checkpoint(run.path()), None);
+}
+
+/// The task API end to end: train (saving a model directory), evaluate, and predict real PNG
+/// digits, both MNIST-style (light on dark) and scan-style (dark ink on white, 84×84).
+#[test]
+fn train_then_eval_and_predict_real_png_digits() {
+    let run = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        model: "lenet5".into(),
+        dataset: "mnist".into(),
+        backend: "flex".into(),
+        activation: None,
+        fit: FitConfig {
+            epochs: 1,
+            train_limit: Some(10_000),
+            ..FitConfig::default()
+        },
+    };
+    let report = train(&config, &super::common::data_roots(), run.path(), false).unwrap();
+    assert_eq!(report.test.total, 10_000);
+    assert!(report.test.accuracy > 0.9, "test accuracy {}", report.test.accuracy);
+    for file in ["model.bpk", "model.json", "train.json", "metrics.csv"] {
+        assert!(run.path().join(file).is_file(), "{file} missing");
+    }
+
+    let eval = kiln::tasks::eval(run.path(), None, "flex", &super::common::data_roots(), 500).unwrap();
+    assert_eq!(eval.report.correct, report.test.correct, "eval reloads the same weights");
+    assert_eq!(eval.report.confusion.iter().flatten().sum::<usize>(), 10_000);
+
+    let samples = super::common::root().join("datasets/samples");
+    let mut files: Vec<_> = std::fs::read_dir(&samples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 10);
+    let predictions = predict(run.path(), &files, 3, "flex").unwrap();
+    for p in &predictions {
+        let name = p.image.file_stem().unwrap().to_string_lossy().to_string();
+        let label = name.rsplit('-').next().unwrap();
+        assert_eq!(p.top[0].0, label, "{name}: {:?}", p.top);
+        assert!(p.top[0].1 > 0.5 && p.top.len() == 3, "{name}: {:?}", p.top);
+    }
+
+    // A corrupt image is an error naming the file, not a panic.
+    let bad = run.path().join("corrupt.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\n\0\0garbage").unwrap();
+    let msg = predict(run.path(), &[bad], 3, "flex").unwrap_err().to_string();
+    assert!(msg.contains("corrupt.png"), "{msg}");
+}
+
+/// Loading a model directory whose weights were cut short is an error, not a panic.
+#[test]
+fn truncated_weights_are_a_clear_error() {
+    let device = super::common::device();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ModelSpec::new("lenet5", 10, 1, None).unwrap();
+    let model = build_spec(&spec, &device).unwrap();
+    let card = kiln::model_dir::ModelCard {
+        model: spec,
+        classes: (0..10).map(|c| c.to_string()).collect(),
+        dataset: "mnist".into(),
+        preprocessing: kiln::Preprocessing::mnist(),
+        kiln_version: "test".into(),
+    };
+    kiln::model_dir::save(dir.path(), model, &card).unwrap();
+    let (reloaded, _) = kiln::model_dir::load(dir.path(), &device).unwrap();
+    assert_eq!(reloaded.num_classes(), 10);
+
+    let weights = dir.path().join("model.bpk");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 3]).unwrap();
+    let msg = kiln::model_dir::load(dir.path(), &device).err().unwrap().to_string();
+    assert!(msg.contains("model.bpk"), "{msg}");
+
+    let msg = kiln::model_dir::load(&dir.path().join("nope"), &device).err().unwrap().to_string();
+    assert!(msg.contains("no such model directory"), "{msg}");
+}
+
+/// Checkpoints are written under a temporary name and renamed: none is left behind.
+#[test]
+fn atomic_checkpointer_leaves_no_temporary_files() {
+    use burn::{module::Module, train::checkpoint::Checkpointer};
+    let device = super::common::device();
+    let dir = tempfile::tempdir().unwrap();
+    let model = build_spec(&ModelSpec::new("lenet5", 10, 1, None).unwrap(), &device).unwrap();
+    let checkpointer = AtomicFileCheckpointer::new(dir.path(), "model");
+    checkpointer.save(3, model.clone().into_record()).unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    assert_eq!(names, ["model-3.bpk"]);
+    let record: burn::store::ModuleRecord = checkpointer.restore(3).unwrap();
+    let restored = build_spec(&ModelSpec::new("lenet5", 10, 1, None).unwrap(), &device)
+        .unwrap()
+        .load_record(record);
+    let x = burn::tensor::Tensor::<4>::ones([1, 1, 28, 28], &device);
+    let (a, b) = (model.forward_logits(x.clone()), restored.forward_logits(x));
+    assert!(a.equal(b).all().into_scalar::<bool>());
+}
