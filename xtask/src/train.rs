@@ -33,6 +33,9 @@ pub struct Args {
     /// relu, leaky-relu, sigmoid or tanh [default: the model's].
     #[arg(long)]
     activation: Option<Activation>,
+    /// Resize images to this square size [default: the data set's, raised to the model's minimum].
+    #[arg(long)]
+    image_size: Option<usize>,
     /// Seed of initialisation and shuffling [default: 42].
     #[arg(long)]
     seed: Option<u64>,
@@ -59,6 +62,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         dataset: a.dataset,
         backend: a.backend,
         activation: a.activation,
+        image_size: a.image_size,
         epochs: a.epochs,
         batch_size: a.batch_size,
         lr: a.lr,
@@ -77,6 +81,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .join(format!("{}-{}", fresh.model, fresh.dataset))
     });
     let config = resolve_train_config(&overrides, &out, a.resume)?;
+    kiln::device(&config.backend)?;
     println!(
         "training {} on {} with {} (lr {}, {}, batch {}, {} epochs) on backend {} -> {}",
         config.model,

@@ -13,6 +13,15 @@ pub trait ImageClassifier: Module + ModuleDisplay + core::fmt::Display + 'static
     /// - returns logits `[batch, num_classes]`
     fn forward_logits(&self, images: Tensor<4>) -> Tensor<2>;
 
+    /// The logits and, in training, auxiliary logits with the weight of their loss (Inception
+    /// v3's auxiliary classifier, weight 0.4). Most models have none.
+    ///
+    /// # Shapes
+    /// as [`ImageClassifier::forward_logits`]; each auxiliary output `[batch, num_classes]`
+    fn forward_with_aux(&self, images: Tensor<4>) -> (Tensor<2>, Vec<(f32, Tensor<2>)>) {
+        (self.forward_logits(images), Vec::new())
+    }
+
     /// The number of classes the head predicts.
     fn num_classes(&self) -> usize;
 }

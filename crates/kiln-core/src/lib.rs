@@ -6,15 +6,24 @@
 //! - [`ConvBnAct`]: convolution, optional BatchNorm, activation: the block every modern CNN repeats.
 //! - [`backend`]: the `--backend` name of every binary mapped to a Burn [`Device`](burn::tensor::Device).
 //! - [`ImageClassifier`]: what the trainer, the evaluator and the predictor need from a model.
+//! - [`Backbone`]: the feature contract (stages, their channels and reductions, head swap).
+//! - [`summary`] and [`trace`]: per-layer output shapes, parameters, multiply-accumulates and
+//!   receptive fields, read from a real forward pass.
 
 mod activation;
 pub mod backend;
+mod backbone;
 mod classifier;
 mod conv_block;
 mod init;
+mod params;
+pub mod summary;
+pub mod trace;
 
 pub use activation::Activation;
+pub use backbone::{Backbone, FeatureInfo};
 pub use backend::{BackendError, DEFAULT_BACKEND, compiled_backends, device};
 pub use classifier::{ImageClassifier, Preprocessing};
 pub use conv_block::{ConvBnAct, ConvBnActConfig};
 pub use init::Init;
+pub use params::count_params;

@@ -10,7 +10,7 @@ use burn::{
     },
     tensor::{Device, Tensor},
 };
-use kiln_core::{Activation, ImageClassifier, Init};
+use kiln_core::{Activation, Backbone, FeatureInfo, ImageClassifier, Init, trace};
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 
@@ -84,8 +84,8 @@ pub enum Pool {
 impl Pool {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Self::Max(p) => p.forward(x),
-            Self::Avg(p) => p.forward(x),
+            Self::Max(p) => trace::max_pool2d("pool", p, x),
+            Self::Avg(p) => trace::avg_pool2d("pool", p, x),
         }
     }
 }
@@ -157,29 +157,17 @@ impl LeNet5Config {
 }
 
 impl LeNet5 {
-    /// The convolutional feature extractor.
-    ///
     /// # Shapes
     /// - images `[batch, in_channels, 28, 28]` (any size giving 5×5 after the second pooling
     ///   with the configured padding: 28×28 with padding 2, 32×32 with padding 0)
-    /// - returns `[batch, 16, 5, 5]`
-    pub fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        let a = self.activation;
-        let x = a.forward(self.conv1.forward(images)); // [b, 6, 28, 28]
-        let x = self.pool.forward(x); // [b, 6, 14, 14]
-        let x = a.forward(self.conv2.forward(x)); // [b, 16, 10, 10]
-        self.pool.forward(x) // [b, 16, 5, 5]
-    }
-
-    /// # Shapes
-    /// - images `[batch, in_channels, 28, 28]`
     /// - returns logits `[batch, num_classes]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let a = self.activation;
-        let x = self.forward_features(images).flatten::<2>(1, 3); // [b, 400]
-        let x = a.forward(self.fc1.forward(x)); // [b, 120]
-        let x = a.forward(self.fc2.forward(x)); // [b, 84]
-        self.fc3.forward(x) // [b, num_classes]
+        let x = self.forward_features(images).pop().expect("two stages"); // [b, 16, 5, 5]
+        let x = x.flatten::<2>(1, 3); // [b, 400]
+        let x = a.forward(trace::linear("fc1", &self.fc1, x)); // [b, 120]
+        let x = a.forward(trace::linear("fc2", &self.fc2, x)); // [b, 84]
+        trace::linear("fc3", &self.fc3, x) // [b, num_classes]
     }
 }
 
@@ -190,6 +178,28 @@ impl ImageClassifier for LeNet5 {
 
     fn num_classes(&self) -> usize {
         self.fc3.weight.dims()[1]
+    }
+}
+
+impl Backbone for LeNet5 {
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        vec![FeatureInfo::new("conv1", 6, 2), FeatureInfo::new("conv2", 16, 4)]
+    }
+
+    /// The pooled outputs of the two convolutions: `[b, 6, 14, 14]` and `[b, 16, 5, 5]` for a
+    /// 28×28 input (the second is smaller than 28/4 because conv2 has no padding).
+    fn forward_features(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
+        let a = self.activation;
+        let x = a.forward(trace::conv2d("conv1", &self.conv1, images)); // [b, 6, 28, 28]
+        let s1 = self.pool.forward(x); // [b, 6, 14, 14]
+        let x = a.forward(trace::conv2d("conv2", &self.conv2, s1.clone())); // [b, 16, 10, 10]
+        let s2 = self.pool.forward(x); // [b, 16, 5, 5]
+        vec![s1, s2]
+    }
+
+    fn reset_classifier(mut self, num_classes: usize, device: &Device) -> Self {
+        self.fc3 = LinearConfig::new(84, num_classes).init(device);
+        self
     }
 }
 
@@ -205,7 +215,8 @@ mod tests {
             let model = LeNet5Config::new().with_pooling(pooling).init(&device);
             assert_eq!(model.num_params(), 61_706);
             let x = Tensor::<4>::random([3, 1, 28, 28], Distribution::Default, &device);
-            assert_eq!(model.forward_features(x.clone()).dims(), [3, 16, 5, 5]);
+            let f: Vec<_> = model.forward_features(x.clone()).iter().map(|t| t.dims()).collect();
+            assert_eq!(f, [[3, 6, 14, 14], [3, 16, 5, 5]]);
             assert_eq!(model.forward(x).dims(), [3, 10]);
         }
         let rgb = LeNet5Config::new()

@@ -36,10 +36,13 @@ impl<M: ImageClassifier> ClassificationModel<M> {
     /// - images `[batch, c, h, w]`, targets `[batch]`
     /// - output logits `[batch, num_classes]`, loss `[1]`
     pub fn forward_classification(&self, batch: ClassificationBatch) -> ClassificationOutput {
-        let logits = self.model.forward_logits(batch.images);
-        let loss = CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.clone(), batch.targets.clone());
+        let (logits, aux) = self.model.forward_with_aux(batch.images);
+        let ce = CrossEntropyLossConfig::new().init(&logits.device());
+        let mut loss = ce.forward(logits.clone(), batch.targets.clone());
+        // Auxiliary classifiers (Inception v3 in training) add their weighted losses.
+        for (weight, aux_logits) in aux {
+            loss = loss + ce.forward(aux_logits, batch.targets.clone()) * weight;
+        }
         ClassificationOutput::new(loss, logits, batch.targets)
     }
 }

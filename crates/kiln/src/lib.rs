@@ -20,8 +20,12 @@ pub mod model_dir;
 mod registry;
 pub mod tasks;
 
-pub use kiln_core::{self as core, Activation, ImageClassifier, Init, Preprocessing, device};
+pub use kiln_core::{self as core, Activation, Backbone, FeatureInfo, ImageClassifier, Init, Preprocessing, device};
+pub use kiln_alexnet as alexnet;
+pub use kiln_inception as inception;
+pub use kiln_resnet as resnet;
+pub use kiln_vgg as vgg;
 pub use kiln_lenet as lenet;
 pub use kiln_train as train;
 pub use model::Model;
-pub use registry::{ModelInfo, ModelSpec, RegistryError, build, build_spec, list_models};
+pub use registry::{BuildOptions, Family, ModelInfo, ModelSpec, RegistryError, build, build_spec, list_models, lookup};

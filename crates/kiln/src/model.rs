@@ -1,27 +1,76 @@
 //! [`Model`]: any registered architecture, as one Burn module.
 
-use burn::{module::Module, tensor::Tensor};
-use kiln_core::ImageClassifier;
+use burn::{module::Module, tensor::{Device, Tensor}};
+use kiln_alexnet::AlexNet;
+use kiln_core::{Backbone, FeatureInfo, ImageClassifier};
+use kiln_inception::InceptionV3;
 use kiln_lenet::LeNet5;
+use kiln_resnet::{BasicBlock, Bottleneck, ResNet};
+use kiln_vgg::Vgg;
 
 /// Any model of the registry. Built by [`crate::build`]; trains, evaluates and predicts through
-/// [`ImageClassifier`].
+/// [`ImageClassifier`], and offers the [`Backbone`] feature contract.
 #[derive(Module, Debug)]
 pub enum Model {
     /// LeNet-5.
     LeNet5(LeNet5),
+    /// AlexNet.
+    AlexNet(AlexNet),
+    /// VGG 11/13/16/19, with or without BatchNorm.
+    Vgg(Vgg),
+    /// Inception v3.
+    InceptionV3(InceptionV3),
+    /// ResNet-18/34.
+    ResNetBasic(ResNet<BasicBlock>),
+    /// ResNet-50/101/152.
+    ResNetBottleneck(ResNet<Bottleneck>),
+}
+
+/// Calls `$body` with `$m` bound to the architecture inside a [`Model`].
+macro_rules! each {
+    ($self:expr, $m:ident => $body:expr) => {
+        match $self {
+            Model::LeNet5($m) => $body,
+            Model::AlexNet($m) => $body,
+            Model::Vgg($m) => $body,
+            Model::InceptionV3($m) => $body,
+            Model::ResNetBasic($m) => $body,
+            Model::ResNetBottleneck($m) => $body,
+        }
+    };
 }
 
 impl ImageClassifier for Model {
     fn forward_logits(&self, images: Tensor<4>) -> Tensor<2> {
-        match self {
-            Self::LeNet5(m) => m.forward_logits(images),
-        }
+        each!(self, m => m.forward_logits(images))
+    }
+
+    fn forward_with_aux(&self, images: Tensor<4>) -> (Tensor<2>, Vec<(f32, Tensor<2>)>) {
+        each!(self, m => m.forward_with_aux(images))
     }
 
     fn num_classes(&self) -> usize {
+        each!(self, m => m.num_classes())
+    }
+}
+
+impl Backbone for Model {
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        each!(self, m => m.feature_info())
+    }
+
+    fn forward_features(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
+        each!(self, m => m.forward_features(images))
+    }
+
+    fn reset_classifier(self, num_classes: usize, device: &Device) -> Self {
         match self {
-            Self::LeNet5(m) => m.num_classes(),
+            Model::LeNet5(m) => Model::LeNet5(m.reset_classifier(num_classes, device)),
+            Model::AlexNet(m) => Model::AlexNet(m.reset_classifier(num_classes, device)),
+            Model::Vgg(m) => Model::Vgg(m.reset_classifier(num_classes, device)),
+            Model::InceptionV3(m) => Model::InceptionV3(m.reset_classifier(num_classes, device)),
+            Model::ResNetBasic(m) => Model::ResNetBasic(m.reset_classifier(num_classes, device)),
+            Model::ResNetBottleneck(m) => Model::ResNetBottleneck(m.reset_classifier(num_classes, device)),
         }
     }
 }

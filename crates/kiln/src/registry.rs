@@ -2,30 +2,84 @@
 
 use crate::Model;
 use burn::tensor::Device;
+use kiln_alexnet::AlexNetConfig;
 use kiln_core::Activation;
+use kiln_inception::InceptionV3Config;
 use kiln_lenet::LeNet5Config;
+use kiln_resnet::{RESNET_VARIANTS, ResNetConfig, Stem};
+use kiln_vgg::{VGG_VARIANTS, VggConfig};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+/// The architecture family of a registry entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// LeNet-5.
+    LeNet,
+    /// AlexNet.
+    AlexNet,
+    /// VGG (depth and BatchNorm from the name).
+    Vgg,
+    /// Inception v3.
+    Inception,
+    /// ResNet (depth from the name).
+    ResNet,
+}
 
 /// A registered architecture.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelInfo {
-    /// The registry name (`lenet5`).
+    /// The registry name (`resnet50`), torchvision's.
     pub name: &'static str,
-    /// Other names accepted on the command line (`lenet`).
+    /// Other names accepted on the command line.
     pub aliases: &'static [&'static str],
+    /// The family.
+    pub family: Family,
     /// The paper.
     pub paper: &'static str,
-    /// The input size the architecture is designed for, `[channels, height, width]`.
+    /// The input the architecture is designed for, `[channels, height, width]`.
     pub input: [usize; 3],
+    /// The smallest square input the architecture accepts.
+    pub min_size: usize,
 }
 
-const MODELS: &[ModelInfo] = &[ModelInfo {
-    name: "lenet5",
-    aliases: &["lenet", "lenet-5"],
-    paper: "LeCun et al. 1998, Gradient-based learning applied to document recognition",
-    input: [1, 28, 28],
-}];
+const LENET: &str = "LeCun et al. 1998, Gradient-based learning applied to document recognition";
+const ALEXNET: &str = "Krizhevsky et al. 2012, ImageNet classification with deep CNNs";
+const VGG: &str = "Simonyan & Zisserman 2014, Very deep convolutional networks";
+const INCEPTION: &str = "Szegedy et al. 2015, Rethinking the Inception architecture";
+const RESNET: &str = "He et al. 2015, Deep residual learning for image recognition";
+
+macro_rules! entry {
+    ($name:literal, $aliases:expr, $family:ident, $paper:ident, $size:literal, $min:literal) => {
+        ModelInfo {
+            name: $name,
+            aliases: $aliases,
+            family: Family::$family,
+            paper: $paper,
+            input: [if $size == 28 { 1 } else { 3 }, $size, $size],
+            min_size: $min,
+        }
+    };
+}
+
+const MODELS: &[ModelInfo] = &[
+    entry!("lenet5", &["lenet", "lenet-5"], LeNet, LENET, 28, 28),
+    entry!("alexnet", &[], AlexNet, ALEXNET, 224, 63),
+    entry!("vgg11", &[], Vgg, VGG, 224, 32),
+    entry!("vgg13", &[], Vgg, VGG, 224, 32),
+    entry!("vgg16", &["vgg"], Vgg, VGG, 224, 32),
+    entry!("vgg19", &[], Vgg, VGG, 224, 32),
+    entry!("vgg11_bn", &[], Vgg, VGG, 224, 32),
+    entry!("vgg13_bn", &[], Vgg, VGG, 224, 32),
+    entry!("vgg16_bn", &[], Vgg, VGG, 224, 32),
+    entry!("vgg19_bn", &[], Vgg, VGG, 224, 32),
+    entry!("inception_v3", &["inception", "inceptionv3", "inception-v3"], Inception, INCEPTION, 299, 75),
+    entry!("resnet18", &["resnet"], ResNet, RESNET, 224, 8),
+    entry!("resnet34", &[], ResNet, RESNET, 224, 8),
+    entry!("resnet50", &[], ResNet, RESNET, 224, 8),
+    entry!("resnet101", &[], ResNet, RESNET, 224, 8),
+    entry!("resnet152", &[], ResNet, RESNET, 224, 8),
+];
 
 /// Every registered model, in registry order.
 pub fn list_models() -> &'static [ModelInfo] {
@@ -49,6 +103,18 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// The input is smaller than the architecture accepts.
+    #[error("{arch} needs inputs of at least {min}x{min} pixels; got {h}x{w}")]
+    InputTooSmall {
+        /// The architecture.
+        arch: String,
+        /// Its minimum.
+        min: usize,
+        /// Input height.
+        h: usize,
+        /// Input width.
+        w: usize,
+    },
 }
 
 /// Resolves a name or alias to its registry entry.
@@ -57,9 +123,7 @@ pub fn lookup(name: &str) -> Result<&'static ModelInfo, RegistryError> {
     MODELS
         .iter()
         .find(|m| m.name == lower || m.aliases.contains(&lower.as_str()))
-        .ok_or(RegistryError::Unknown {
-            name: name.to_string(),
-        })
+        .ok_or(RegistryError::Unknown { name: name.to_string() })
 }
 
 /// What is needed to rebuild a model: its architecture and its configuration (the
@@ -72,33 +136,29 @@ pub struct ModelSpec {
     pub config: serde_json::Value,
 }
 
-impl ModelSpec {
-    /// The spec of `name` with `num_classes` outputs and `in_channels` inputs, other settings at
-    /// their defaults; `activation` overrides the hidden activation where the architecture has
-    /// that choice.
-    pub fn new(
-        name: &str,
-        num_classes: usize,
-        in_channels: usize,
-        activation: Option<Activation>,
-    ) -> Result<Self, RegistryError> {
-        let info = lookup(name)?;
-        let config = match info.name {
-            "lenet5" => {
-                let mut c = LeNet5Config::new()
-                    .with_num_classes(num_classes)
-                    .with_in_channels(in_channels);
-                if let Some(a) = activation {
-                    c = c.with_activation(a);
-                }
-                to_json(&c)
-            }
-            _ => unreachable!("every registry entry has a spec"),
-        };
-        Ok(Self {
-            arch: info.name.to_string(),
-            config,
-        })
+/// Choices made when building a model from the registry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BuildOptions {
+    /// Output classes.
+    pub num_classes: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// The input `[height, width]` the model will see, when known: checked against the
+    /// architecture's minimum, and ResNet takes its small-image stem below 64 pixels.
+    pub image_size: Option<[usize; 2]>,
+    /// The hidden activation, where the architecture offers the choice (LeNet-5).
+    pub activation: Option<Activation>,
+}
+
+impl BuildOptions {
+    /// `num_classes` outputs for `in_channels` inputs, everything else at its default.
+    pub fn new(num_classes: usize, in_channels: usize) -> Self {
+        Self {
+            num_classes,
+            in_channels,
+            image_size: None,
+            activation: None,
+        }
     }
 }
 
@@ -113,22 +173,84 @@ fn from_json<C: serde::de::DeserializeOwned>(arch: &str, value: &serde_json::Val
     })
 }
 
+fn resnet_config(name: &str) -> ResNetConfig {
+    let v = RESNET_VARIANTS.iter().find(|v| v.name == name).expect("registry and table agree");
+    ResNetConfig::from_variant(v)
+}
+
+fn vgg_config(name: &str) -> VggConfig {
+    let v = VGG_VARIANTS.iter().find(|v| v.name == name).expect("registry and table agree");
+    VggConfig::from_variant(v)
+}
+
+impl ModelSpec {
+    /// The spec of `name` (or an alias) with `options` applied, other settings at their
+    /// defaults.
+    pub fn new(name: &str, options: &BuildOptions) -> Result<Self, RegistryError> {
+        let info = lookup(name)?;
+        if let Some([h, w]) = options.image_size
+            && (h < info.min_size || w < info.min_size)
+        {
+            return Err(RegistryError::InputTooSmall {
+                arch: info.name.into(),
+                min: info.min_size,
+                h,
+                w,
+            });
+        }
+        let (nc, ic) = (options.num_classes, options.in_channels);
+        let config = match info.family {
+            Family::LeNet => {
+                let mut c = LeNet5Config::new().with_num_classes(nc).with_in_channels(ic);
+                if let Some(a) = options.activation {
+                    c = c.with_activation(a);
+                }
+                to_json(&c)
+            }
+            Family::AlexNet => to_json(&AlexNetConfig::new().with_num_classes(nc).with_in_channels(ic)),
+            Family::Vgg => to_json(&vgg_config(info.name).with_num_classes(nc).with_in_channels(ic)),
+            Family::Inception => to_json(&InceptionV3Config::new().with_num_classes(nc).with_in_channels(ic)),
+            Family::ResNet => {
+                let small = options.image_size.is_some_and(|[h, w]| h.min(w) < 64);
+                let stem = if small { Stem::Small } else { Stem::Imagenet };
+                to_json(&resnet_config(info.name).with_num_classes(nc).with_in_channels(ic).with_stem(stem))
+            }
+        };
+        Ok(Self {
+            arch: info.name.to_string(),
+            config,
+        })
+    }
+}
+
 /// Builds the model a [`ModelSpec`] describes, with freshly initialised weights.
 pub fn build_spec(spec: &ModelSpec, device: &Device) -> Result<Model, RegistryError> {
     let info = lookup(&spec.arch)?;
-    Ok(match info.name {
-        "lenet5" => Model::LeNet5(from_json::<LeNet5Config>(info.name, &spec.config)?.init(device)),
-        _ => unreachable!("every registry entry can be built"),
+    let arch = info.name;
+    Ok(match info.family {
+        Family::LeNet => Model::LeNet5(from_json::<LeNet5Config>(arch, &spec.config)?.init(device)),
+        Family::AlexNet => Model::AlexNet(from_json::<AlexNetConfig>(arch, &spec.config)?.init(device)),
+        Family::Vgg => {
+            let config = from_json::<VggConfig>(arch, &spec.config)?;
+            Model::Vgg(config.init(device).ok_or_else(|| RegistryError::Config {
+                arch: arch.into(),
+                reason: format!("VGG depth {} is not one of 11, 13, 16, 19", config.depth),
+            })?)
+        }
+        Family::Inception => Model::InceptionV3(from_json::<InceptionV3Config>(arch, &spec.config)?.init(device)),
+        Family::ResNet => {
+            let config = from_json::<ResNetConfig>(arch, &spec.config)?;
+            if config.bottleneck {
+                Model::ResNetBottleneck(config.init_bottleneck(device))
+            } else {
+                Model::ResNetBasic(config.init_basic(device))
+            }
+        }
     })
 }
 
 /// Builds the model called `name` (or an alias) with `num_classes` outputs for `in_channels`
-/// input channels, freshly initialised on `device`.
-pub fn build(
-    name: &str,
-    num_classes: usize,
-    in_channels: usize,
-    device: &Device,
-) -> Result<Model, RegistryError> {
-    build_spec(&ModelSpec::new(name, num_classes, in_channels, None)?, device)
+/// input channels, freshly initialised on `device`, as torchvision's `get_model` does.
+pub fn build(name: &str, num_classes: usize, in_channels: usize, device: &Device) -> Result<Model, RegistryError> {
+    build_spec(&ModelSpec::new(name, &BuildOptions::new(num_classes, in_channels))?, device)
 }

@@ -14,3 +14,5 @@ mod data;
 mod registry;
 #[path = "kiln/training.rs"]
 mod training;
+#[path = "kiln/zoo.rs"]
+mod zoo;

@@ -14,12 +14,13 @@ pub struct ClassificationBatch {
     pub targets: Tensor<1, Int>,
 }
 
-/// Turns [`ImageItem`]s into a [`ClassificationBatch`]: bytes scaled to [0, 1], then
-/// `(x - mean[c]) / std[c]`.
+/// Turns [`ImageItem`]s into a [`ClassificationBatch`]: resized to the model's input size when
+/// they differ from it, bytes scaled to [0, 1], then `(x - mean[c]) / std[c]`.
 #[derive(Clone, Debug)]
 pub struct ClassificationBatcher {
     mean: Vec<f32>,
     std: Vec<f32>,
+    size: [usize; 2],
 }
 
 impl ClassificationBatcher {
@@ -28,6 +29,7 @@ impl ClassificationBatcher {
         Self {
             mean: preprocessing.mean.clone(),
             std: preprocessing.std.clone(),
+            size: [preprocessing.height, preprocessing.width],
         }
     }
 
@@ -43,18 +45,20 @@ impl ClassificationBatcher {
 
 impl Batcher<ImageItem, ClassificationBatch> for ClassificationBatcher {
     /// # Shapes
-    /// - items: each `[c, h, w]` bytes, all the same shape (data sets check this when loading)
+    /// - items: each `[c, h', w']` bytes with the same `c` (data sets check this when loading)
     /// - returns images `[n, c, h, w]`, targets `[n]`
     fn batch(&self, items: Vec<ImageItem>, device: &Device) -> ClassificationBatch {
         let n = items.len();
-        let (c, h, w) = items
-            .first()
-            .map(|i| (i.channels, i.height, i.width))
-            .unwrap_or((1, 1, 1));
+        let [h, w] = self.size;
+        let c = items.first().map(|i| i.channels).unwrap_or(1);
         let mut values = Vec::with_capacity(n * c * h * w);
         let mut labels = Vec::with_capacity(n);
         for item in &items {
-            self.normalise_into(item, &mut values);
+            if (item.height, item.width) == (h, w) {
+                self.normalise_into(item, &mut values);
+            } else {
+                self.normalise_into(&item.resized(h, w), &mut values);
+            }
             labels.push(item.label as i64);
         }
         ClassificationBatch {

@@ -15,6 +15,34 @@ pub struct ImageItem {
     pub label: usize,
 }
 
+impl ImageItem {
+    /// The item resized to `height × width` (bilinear, each channel plane separately); the item
+    /// itself when it already has that size.
+    pub fn resized(&self, height: usize, width: usize) -> ImageItem {
+        if (self.height, self.width) == (height, width) {
+            return self.clone();
+        }
+        let plane = self.height * self.width;
+        let mut pixels = Vec::with_capacity(self.channels * height * width);
+        for c in 0..self.channels {
+            let src = image::GrayImage::from_raw(
+                self.width as u32,
+                self.height as u32,
+                self.pixels[c * plane..(c + 1) * plane].to_vec(),
+            )
+            .expect("plane size matches the item's dimensions");
+            let dst = image::imageops::resize(&src, width as u32, height as u32, image::imageops::FilterType::Triangle);
+            pixels.extend_from_slice(dst.as_raw());
+        }
+        ImageItem {
+            pixels,
+            height,
+            width,
+            ..*self
+        }
+    }
+}
+
 /// A classification data set: train and test items, class names and the normalisation that
 /// goes with it.
 #[derive(Clone, Debug)]

@@ -1,6 +1,6 @@
 use super::load_dataset;
 use crate::{
-    ModelSpec, build_spec,
+    BuildOptions, ModelSpec, build_spec,
     model_dir::{self, ModelCard},
 };
 use kiln_core::{Activation, backend};
@@ -20,6 +20,10 @@ pub struct TrainConfig {
     pub backend: String,
     /// Hidden activation, where the architecture offers the choice.
     pub activation: Option<Activation>,
+    /// Square input size the images are resized to; `None`: the data set's size, raised to the
+    /// architecture's minimum.
+    #[serde(default)]
+    pub image_size: Option<usize>,
     /// Optimisation hyper-parameters.
     pub fit: FitConfig,
 }
@@ -35,6 +39,8 @@ pub struct TrainOverrides {
     pub backend: Option<String>,
     /// `--activation`.
     pub activation: Option<Activation>,
+    /// `--image-size`.
+    pub image_size: Option<usize>,
     /// `--epochs`.
     pub epochs: Option<usize>,
     /// `--batch-size`.
@@ -75,7 +81,7 @@ pub fn resolve_train_config(
             reason: e.to_string(),
         })?;
         let mut conflicts = Vec::new();
-        let model = ModelSpec::new(&o.model, 1, 1, None).map(|s| s.arch).unwrap_or(o.model.clone());
+        let model = crate::lookup(&o.model).map(|i| i.name.to_string()).unwrap_or(o.model.clone());
         if model != saved.model {
             conflicts.push(format!("model {} vs saved {}", o.model, saved.model));
         }
@@ -99,6 +105,9 @@ pub fn resolve_train_config(
         check!(optimizer, saved.fit.optimizer);
         check!(schedule, saved.fit.schedule);
         check!(seed, saved.fit.seed);
+        if o.image_size.is_some() && o.image_size != saved.image_size {
+            conflicts.push(format!("--image-size {:?} vs saved {:?}", o.image_size, saved.image_size));
+        }
         if o.train_limit.is_some() && o.train_limit != saved.fit.train_limit {
             conflicts.push(format!("--limit {:?} vs saved {:?}", o.train_limit, saved.fit.train_limit));
         }
@@ -125,9 +134,10 @@ pub fn resolve_train_config(
         }
         return Ok(saved);
     }
-    let arch = ModelSpec::new(&o.model, 1, 1, None)
+    let arch = crate::lookup(&o.model)
         .map_err(|e| TrainError::Config(e.to_string()))?
-        .arch;
+        .name
+        .to_string();
     let defaults = FitConfig::default();
     let optimizer = o.optimizer.unwrap_or(defaults.optimizer);
     Ok(TrainConfig {
@@ -135,6 +145,7 @@ pub fn resolve_train_config(
         dataset: o.dataset.clone().unwrap_or_else(|| "mnist".into()),
         backend: o.backend.clone().unwrap_or_else(|| backend::DEFAULT_BACKEND.into()),
         activation: o.activation,
+        image_size: o.image_size,
         fit: FitConfig {
             epochs: o.epochs.unwrap_or(defaults.epochs),
             batch_size: o.batch_size.unwrap_or(defaults.batch_size),
@@ -175,10 +186,22 @@ pub fn train(
     resume: bool,
 ) -> Result<TrainReport, TrainError> {
     let device = backend::checked_device(&config.backend).map_err(|e| TrainError::Config(e.to_string()))?;
-    let data = load_dataset(&config.dataset, data_roots)?;
+    let mut data = load_dataset(&config.dataset, data_roots)?;
     let channels = data.preprocessing.channels;
-    let spec = ModelSpec::new(&config.model, data.classes.len(), channels, config.activation)
-        .map_err(|e| TrainError::Config(e.to_string()))?;
+    // Images smaller than the architecture accepts (MNIST's 28×28 for AlexNet's 63) are resized
+    // up to its minimum, or to --image-size.
+    let min = crate::lookup(&config.model).map(|i| i.min_size).unwrap_or(1);
+    let size = config
+        .image_size
+        .unwrap_or(data.preprocessing.height.max(data.preprocessing.width).max(min));
+    data.preprocessing.height = size;
+    data.preprocessing.width = size;
+    let options = BuildOptions {
+        image_size: Some([data.preprocessing.height, data.preprocessing.width]),
+        activation: config.activation,
+        ..BuildOptions::new(data.classes.len(), channels)
+    };
+    let spec = ModelSpec::new(&config.model, &options).map_err(|e| TrainError::Config(e.to_string()))?;
     device.seed(config.fit.seed);
     // Parameters track gradients only when created on an autodiff device.
     let model = build_spec(&spec, &device.clone().autodiff()).map_err(|e| TrainError::Config(e.to_string()))?;

@@ -6,13 +6,13 @@ use burn::{
     optim::{GradientsParams, SgdConfig},
     tensor::Device,
 };
-use kiln::{ImageClassifier, ModelSpec, build_spec};
+use kiln::{BuildOptions, ImageClassifier, ModelSpec, build_spec};
 use kiln_train::{ClassificationModel, LossGuard, data::ClassificationBatcher};
 
 /// Losses of `steps` SGD steps from the weights in `record`, each on the same 32 MNIST images.
 fn losses(device: &Device, record: burn::store::ModuleRecord, steps: usize) -> Vec<f32> {
     let data = kiln::tasks::load_dataset("mnist", &super::common::data_roots()).unwrap();
-    let spec = ModelSpec::new("lenet5", 10, 1, None).unwrap();
+    let spec = ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap();
     let ad = device.clone().autodiff();
     let model = build_spec(&spec, &ad).unwrap().load_record(record);
     let mut model = ClassificationModel::new(model, LossGuard::default());
@@ -37,7 +37,7 @@ fn losses(device: &Device, record: burn::store::ModuleRecord, steps: usize) -> V
 fn training_steps_agree_across_backends() {
     let reference_device = super::common::device();
     reference_device.seed(11);
-    let model = build_spec(&ModelSpec::new("lenet5", 10, 1, None).unwrap(), &reference_device).unwrap();
+    let model = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &reference_device).unwrap();
     assert_eq!(model.num_classes(), 10);
     let record = model.into_record();
     let reference = losses(&reference_device, record.clone(), 5);

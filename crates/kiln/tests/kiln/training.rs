@@ -2,7 +2,7 @@
 //! `predict` on real PNG files.
 
 use kiln::{
-    ImageClassifier, ModelSpec, build_spec,
+    BuildOptions, ImageClassifier, ModelSpec, build_spec,
     tasks::{TrainConfig, load_dataset, predict, train},
 };
 use kiln_train::{
@@ -27,7 +27,7 @@ fn small_fit(epochs: usize) -> FitConfig {
 fn resume_continues_from_the_last_complete_checkpoint() {
     let device = super::common::device();
     let data = load_dataset("mnist", &super::common::data_roots()).unwrap();
-    let spec = ModelSpec::new("lenet5", 10, 1, None).unwrap();
+    let spec = ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap();
     let run = tempfile::tempdir().unwrap();
 
     device.seed(7);
@@ -75,7 +75,7 @@ fn non_finite_loss_stops_training_without_a_checkpoint() {
     let device = super::common::device();
     let data = load_dataset("mnist", &super::common::data_roots()).unwrap();
     let run = tempfile::tempdir().unwrap();
-    let model = build_spec(&ModelSpec::new("lenet5", 10, 1, None).unwrap(), &device.clone().autodiff()).unwrap();
+    let model = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &device.clone().autodiff()).unwrap();
     let config = FitConfig {
         lr: 1e30,
         optimizer: OptimizerKind::Sgd,
@@ -103,6 +103,7 @@ fn train_then_eval_and_predict_real_png_digits() {
         dataset: "mnist".into(),
         backend: "flex".into(),
         activation: None,
+        image_size: None,
         fit: FitConfig {
             epochs: 1,
             train_limit: Some(10_000),
@@ -148,7 +149,7 @@ fn train_then_eval_and_predict_real_png_digits() {
 fn truncated_weights_are_a_clear_error() {
     let device = super::common::device();
     let dir = tempfile::tempdir().unwrap();
-    let spec = ModelSpec::new("lenet5", 10, 1, None).unwrap();
+    let spec = ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap();
     let model = build_spec(&spec, &device).unwrap();
     let card = kiln::model_dir::ModelCard {
         model: spec,
@@ -177,7 +178,7 @@ fn atomic_checkpointer_leaves_no_temporary_files() {
     use burn::{module::Module, train::checkpoint::Checkpointer};
     let device = super::common::device();
     let dir = tempfile::tempdir().unwrap();
-    let model = build_spec(&ModelSpec::new("lenet5", 10, 1, None).unwrap(), &device).unwrap();
+    let model = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &device).unwrap();
     let checkpointer = AtomicFileCheckpointer::new(dir.path(), "model");
     checkpointer.save(3, model.clone().into_record()).unwrap();
     let names: Vec<String> = std::fs::read_dir(dir.path())
@@ -186,7 +187,7 @@ fn atomic_checkpointer_leaves_no_temporary_files() {
         .collect();
     assert_eq!(names, ["model-3.bpk"]);
     let record: burn::store::ModuleRecord = checkpointer.restore(3).unwrap();
-    let restored = build_spec(&ModelSpec::new("lenet5", 10, 1, None).unwrap(), &device)
+    let restored = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &device)
         .unwrap()
         .load_record(record);
     let x = burn::tensor::Tensor::<4>::ones([1, 1, 28, 28], &device);

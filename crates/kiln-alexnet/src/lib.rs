@@ -1,0 +1,8 @@
+//! AlexNet (Krizhevsky, Sutskever, Hinton, "ImageNet Classification with Deep Convolutional
+//! Neural Networks", 2012) as torchvision builds it: the single-GPU variant of "One weird trick"
+//! (64-192-384-256-256 maps, no local response normalisation), 11×11/5×5/3×3 convolutions, max
+//! pooling, ReLU, dropout, adaptive average pooling to 6×6 and three fully connected layers.
+
+mod alexnet;
+
+pub use alexnet::{AlexNet, AlexNetConfig};

@@ -1,0 +1,167 @@
+//! Residual blocks: BasicBlock (two 3×3) and Bottleneck (1×1, 3×3, 1×1 with expansion 4).
+
+use burn::{
+    module::{Module, ModuleDisplay},
+    nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d, conv::{Conv2d, Conv2dConfig}},
+    tensor::{Device, Tensor, activation::relu},
+};
+use kiln_core::trace;
+
+/// He/Kaiming normal initialisation with fan-out, as torchvision initialises ResNet convolutions.
+pub(crate) fn kaiming_fan_out() -> Initializer {
+    Initializer::KaimingNormal {
+        gain: 2f64.sqrt(),
+        fan_out_only: true,
+    }
+}
+
+/// A bias-free `k×k` convolution with "same" padding `k / 2`.
+pub(crate) fn conv(in_c: usize, out_c: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
+    let p = k / 2;
+    Conv2dConfig::new([in_c, out_c], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(false)
+        .with_initializer(kaiming_fan_out())
+        .init(device)
+}
+
+pub(crate) fn bn(c: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(c).init(device)
+}
+
+/// The 1×1 projection of the shortcut when shape changes (torchvision's `downsample`
+/// Sequential: index 0 is the convolution, 1 the BatchNorm).
+#[derive(Module, Debug)]
+pub struct Downsample {
+    /// 1×1 convolution with the block's stride.
+    pub conv: Conv2d,
+    /// BatchNorm.
+    pub bn: BatchNorm,
+}
+
+impl Downsample {
+    fn new(in_c: usize, out_c: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            conv: conv(in_c, out_c, 1, stride, device),
+            bn: bn(out_c, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        trace::scope("downsample", || {
+            let x = trace::conv2d("0", &self.conv, x);
+            trace::batch_norm("1", &self.bn, x)
+        })
+    }
+}
+
+/// What `ResNet` needs from a block type.
+pub trait ResidualBlock: Module + ModuleDisplay + Sized + 'static {
+    /// Output channels per `planes` (1 for BasicBlock, 4 for Bottleneck).
+    const EXPANSION: usize;
+    /// The block taking `in_c` channels to `planes * EXPANSION`, striding by `stride`.
+    fn new(in_c: usize, planes: usize, stride: usize, device: &Device) -> Self;
+    /// # Shapes
+    /// `[b, in_c, h, w]` → `[b, planes·EXPANSION, h/stride, w/stride]`
+    fn forward(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+fn downsample_if_needed(in_c: usize, out_c: usize, stride: usize, device: &Device) -> Option<Downsample> {
+    (stride != 1 || in_c != out_c).then(|| Downsample::new(in_c, out_c, stride, device))
+}
+
+fn shortcut(downsample: &Option<Downsample>, x: Tensor<4>) -> Tensor<4> {
+    match downsample {
+        Some(d) => d.forward(x),
+        None => x,
+    }
+}
+
+/// Two 3×3 convolutions and an identity (or projected) shortcut: ResNet-18 and -34.
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    /// 3×3, carries the stride.
+    pub conv1: Conv2d,
+    /// BatchNorm after conv1.
+    pub bn1: BatchNorm,
+    /// 3×3.
+    pub conv2: Conv2d,
+    /// BatchNorm after conv2.
+    pub bn2: BatchNorm,
+    /// Projection of the shortcut when the shape changes.
+    pub downsample: Option<Downsample>,
+}
+
+impl ResidualBlock for BasicBlock {
+    const EXPANSION: usize = 1;
+
+    fn new(in_c: usize, planes: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            conv1: conv(in_c, planes, 3, stride, device),
+            bn1: bn(planes, device),
+            conv2: conv(planes, planes, 3, 1, device),
+            bn2: bn(planes, device),
+            downsample: downsample_if_needed(in_c, planes, stride, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut paths = trace::branches();
+        let out = paths.run(|| {
+            let y = relu(trace::batch_norm("bn1", &self.bn1, trace::conv2d("conv1", &self.conv1, x.clone())));
+            trace::batch_norm("bn2", &self.bn2, trace::conv2d("conv2", &self.conv2, y))
+        });
+        let identity = paths.run(|| shortcut(&self.downsample, x));
+        paths.join();
+        relu(out + identity)
+    }
+}
+
+/// 1×1 reduce, 3×3 (carrying the stride: torchvision's V1.5), 1×1 expand ×4: ResNet-50/101/152.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    /// 1×1 to `planes`.
+    pub conv1: Conv2d,
+    /// BatchNorm after conv1.
+    pub bn1: BatchNorm,
+    /// 3×3, carries the stride.
+    pub conv2: Conv2d,
+    /// BatchNorm after conv2.
+    pub bn2: BatchNorm,
+    /// 1×1 to `4·planes`.
+    pub conv3: Conv2d,
+    /// BatchNorm after conv3.
+    pub bn3: BatchNorm,
+    /// Projection of the shortcut when the shape changes.
+    pub downsample: Option<Downsample>,
+}
+
+impl ResidualBlock for Bottleneck {
+    const EXPANSION: usize = 4;
+
+    fn new(in_c: usize, planes: usize, stride: usize, device: &Device) -> Self {
+        let out = planes * Self::EXPANSION;
+        Self {
+            conv1: conv(in_c, planes, 1, 1, device),
+            bn1: bn(planes, device),
+            conv2: conv(planes, planes, 3, stride, device),
+            bn2: bn(planes, device),
+            conv3: conv(planes, out, 1, 1, device),
+            bn3: bn(out, device),
+            downsample: downsample_if_needed(in_c, out, stride, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut paths = trace::branches();
+        let out = paths.run(|| {
+            let y = relu(trace::batch_norm("bn1", &self.bn1, trace::conv2d("conv1", &self.conv1, x.clone())));
+            let y = relu(trace::batch_norm("bn2", &self.bn2, trace::conv2d("conv2", &self.conv2, y)));
+            trace::batch_norm("bn3", &self.bn3, trace::conv2d("conv3", &self.conv3, y))
+        });
+        let identity = paths.run(|| shortcut(&self.downsample, x));
+        paths.join();
+        relu(out + identity)
+    }
+}

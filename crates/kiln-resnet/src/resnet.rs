@@ -1,0 +1,255 @@
+//! The ResNet model and its variants as data.
+
+use crate::block::{BasicBlock, Bottleneck, ResidualBlock, bn, conv};
+use burn::{
+    config::Config,
+    module::Module,
+    nn::{
+        BatchNorm, Linear, LinearConfig, PaddingConfig2d,
+        conv::Conv2d,
+        pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig},
+    },
+    tensor::{Device, Tensor, activation::relu},
+};
+use kiln_core::{Backbone, FeatureInfo, ImageClassifier, trace};
+use serde::{Deserialize, Serialize};
+
+/// A row of the variant table.
+#[derive(Clone, Copy, Debug)]
+pub struct ResNetVariant {
+    /// Registry name.
+    pub name: &'static str,
+    /// Bottleneck blocks (50/101/152) rather than basic ones (18/34).
+    pub bottleneck: bool,
+    /// Blocks per stage.
+    pub layers: [usize; 4],
+}
+
+/// Every ResNet of torchvision.
+pub const RESNET_VARIANTS: [ResNetVariant; 5] = [
+    ResNetVariant { name: "resnet18", bottleneck: false, layers: [2, 2, 2, 2] },
+    ResNetVariant { name: "resnet34", bottleneck: false, layers: [3, 4, 6, 3] },
+    ResNetVariant { name: "resnet50", bottleneck: true, layers: [3, 4, 6, 3] },
+    ResNetVariant { name: "resnet101", bottleneck: true, layers: [3, 4, 23, 3] },
+    ResNetVariant { name: "resnet152", bottleneck: true, layers: [3, 8, 36, 3] },
+];
+
+/// The first layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stem {
+    /// 7×7 stride-2 convolution then 3×3 stride-2 max pooling (reduction 4): ImageNet inputs.
+    #[default]
+    Imagenet,
+    /// 3×3 stride-1 convolution, no pooling (reduction 1): 28–32 px inputs such as MNIST and
+    /// CIFAR, where the ImageNet stem would leave a 1×1 map after layer4.
+    Small,
+}
+
+/// Configuration of a [`ResNet`].
+#[derive(Config, Debug)]
+pub struct ResNetConfig {
+    /// Blocks per stage, e.g. `[3, 4, 6, 3]`.
+    pub layers: [usize; 4],
+    /// Bottleneck blocks (expansion 4) instead of basic blocks.
+    pub bottleneck: bool,
+    /// Output classes.
+    #[config(default = 1000)]
+    pub num_classes: usize,
+    /// Input channels.
+    #[config(default = 3)]
+    pub in_channels: usize,
+    /// ImageNet or small-image stem.
+    #[config(default = "Stem::Imagenet")]
+    pub stem: Stem,
+}
+
+impl ResNetConfig {
+    /// The configuration of a table row.
+    pub fn from_variant(v: &ResNetVariant) -> Self {
+        Self::new(v.layers, v.bottleneck)
+    }
+}
+
+/// ResNet with blocks of type `B`.
+///
+/// | stage | output at 224×224 (ImageNet stem) | at 28×28 (small stem) |
+/// |---|---|---|
+/// | conv1, bn1, relu | 64×112×112 | 64×28×28 |
+/// | maxpool | 64×56×56 | (none) |
+/// | layer1 | 64e×56×56 | 64e×28×28 |
+/// | layer2 | 128e×28×28 | 128e×14×14 |
+/// | layer3 | 256e×14×14 | 256e×7×7 |
+/// | layer4 | 512e×7×7 | 512e×4×4 |
+/// | avgpool, fc | num_classes | num_classes |
+///
+/// with `e` the block expansion (1 basic, 4 bottleneck).
+#[derive(Module, Debug)]
+pub struct ResNet<B: ResidualBlock> {
+    /// Stem convolution: 7×7/2 or 3×3/1.
+    pub conv1: Conv2d,
+    /// Stem BatchNorm.
+    pub bn1: BatchNorm,
+    /// 3×3/2 max pooling (ImageNet stem only).
+    pub maxpool: Option<MaxPool2d>,
+    /// Stage 1, stride 1.
+    pub layer1: Vec<B>,
+    /// Stage 2, stride 2.
+    pub layer2: Vec<B>,
+    /// Stage 3, stride 2.
+    pub layer3: Vec<B>,
+    /// Stage 4, stride 2.
+    pub layer4: Vec<B>,
+    /// Global average pooling.
+    pub avgpool: AdaptiveAvgPool2d,
+    /// The classifier: `512e → num_classes`.
+    pub fc: Linear,
+}
+
+fn make_layer<B: ResidualBlock>(in_c: &mut usize, planes: usize, blocks: usize, stride: usize, device: &Device) -> Vec<B> {
+    (0..blocks)
+        .map(|i| {
+            let block = B::new(*in_c, planes, if i == 0 { stride } else { 1 }, device);
+            *in_c = planes * B::EXPANSION;
+            block
+        })
+        .collect()
+}
+
+impl ResNetConfig {
+    /// Builds a ResNet of basic blocks (ResNet-18/34). `self.bottleneck` must be false.
+    pub fn init_basic(&self, device: &Device) -> ResNet<BasicBlock> {
+        assert!(!self.bottleneck, "init_basic on a bottleneck configuration");
+        self.init_with(device)
+    }
+
+    /// Builds a ResNet of bottleneck blocks (ResNet-50/101/152). `self.bottleneck` must be true.
+    pub fn init_bottleneck(&self, device: &Device) -> ResNet<Bottleneck> {
+        assert!(self.bottleneck, "init_bottleneck on a basic-block configuration");
+        self.init_with(device)
+    }
+
+    /// Builds a ResNet with blocks of type `B`.
+    pub fn init_with<B: ResidualBlock>(&self, device: &Device) -> ResNet<B> {
+        let (conv1, maxpool) = match self.stem {
+            Stem::Imagenet => (
+                conv(self.in_channels, 64, 7, 2, device),
+                Some(
+                    MaxPool2dConfig::new([3, 3])
+                        .with_strides([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(),
+                ),
+            ),
+            Stem::Small => (conv(self.in_channels, 64, 3, 1, device), None),
+        };
+        let mut c = 64;
+        let layer1 = make_layer(&mut c, 64, self.layers[0], 1, device);
+        let layer2 = make_layer(&mut c, 128, self.layers[1], 2, device);
+        let layer3 = make_layer(&mut c, 256, self.layers[2], 2, device);
+        let layer4 = make_layer(&mut c, 512, self.layers[3], 2, device);
+        ResNet {
+            conv1,
+            bn1: bn(64, device),
+            maxpool,
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: LinearConfig::new(512 * B::EXPANSION, self.num_classes).init(device),
+        }
+    }
+}
+
+fn run_stage<B: ResidualBlock>(name: &str, blocks: &[B], x: Tensor<4>) -> Tensor<4> {
+    trace::scope(name, || {
+        blocks
+            .iter()
+            .enumerate()
+            .fold(x, |x, (i, b)| trace::scope(&i.to_string(), || b.forward(x)))
+    })
+}
+
+impl<B: ResidualBlock> ResNet<B> {
+    fn stem(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(trace::batch_norm("bn1", &self.bn1, trace::conv2d("conv1", &self.conv1, x)))
+    }
+
+    fn stem_reduction(&self) -> usize {
+        if self.maxpool.is_some() { 2 } else { 1 }
+    }
+
+    /// # Shapes
+    /// - images `[batch, in_channels, h, w]`
+    /// - returns logits `[batch, num_classes]`
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.forward_features(images).pop().expect("five stages");
+        let x = trace::adaptive_avg_pool2d("avgpool", &self.avgpool, x).flatten::<2>(1, 3);
+        trace::linear("fc", &self.fc, x)
+    }
+}
+
+impl<B: ResidualBlock> ImageClassifier for ResNet<B> {
+    fn forward_logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
+    }
+
+    fn num_classes(&self) -> usize {
+        self.fc.weight.dims()[1]
+    }
+}
+
+impl<B: ResidualBlock> Backbone for ResNet<B> {
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        let e = B::EXPANSION;
+        let r = self.stem_reduction();
+        vec![
+            FeatureInfo::new("act1", 64, r),
+            FeatureInfo::new("layer1", 64 * e, 2 * r),
+            FeatureInfo::new("layer2", 128 * e, 4 * r),
+            FeatureInfo::new("layer3", 256 * e, 8 * r),
+            FeatureInfo::new("layer4", 512 * e, 16 * r),
+        ]
+    }
+
+    /// The stem activation and the four stages.
+    fn forward_features(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
+        let stem = self.stem(images); // [b, 64, h/r, w/r]
+        let x = match &self.maxpool {
+            Some(p) => trace::max_pool2d("maxpool", p, stem.clone()), // [b, 64, h/4, w/4]
+            None => stem.clone(),
+        };
+        let l1 = run_stage("layer1", &self.layer1, x); // [b, 64e, h/4, w/4]
+        let l2 = run_stage("layer2", &self.layer2, l1.clone()); // [b, 128e, h/8, w/8]
+        let l3 = run_stage("layer3", &self.layer3, l2.clone()); // [b, 256e, h/16, w/16]
+        let l4 = run_stage("layer4", &self.layer4, l3.clone()); // [b, 512e, h/32, w/32]
+        vec![stem, l1, l2, l3, l4]
+    }
+
+    fn reset_classifier(mut self, num_classes: usize, device: &Device) -> Self {
+        let [d_in, _] = self.fc.weight.dims();
+        self.fc = LinearConfig::new(d_in, num_classes).init(device);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resnet18_small_stem_on_28px() {
+        let device = Device::flex();
+        let model = ResNetConfig::from_variant(&RESNET_VARIANTS[0])
+            .with_in_channels(1)
+            .with_num_classes(10)
+            .with_stem(Stem::Small)
+            .init_basic(&device);
+        let x = Tensor::<4>::zeros([2, 1, 28, 28], &device);
+        let features = model.forward_features(x.clone());
+        let dims: Vec<[usize; 4]> = features.iter().map(|f| f.dims()).collect();
+        assert_eq!(dims, [[2, 64, 28, 28], [2, 64, 28, 28], [2, 128, 14, 14], [2, 256, 7, 7], [2, 512, 4, 4]]);
+        assert_eq!(model.forward(x).dims(), [2, 10]);
+    }
+}

@@ -1,0 +1,169 @@
+//! Every registered model: torchvision's parameter count, output shape, feature contract and
+//! head swap; the summary's multiply-accumulates against torchvision's published GFLOPS; and
+//! receptive fields, computed and measured.
+
+use burn::{
+    module::{Module, ModuleMapper, Param},
+    tensor::Tensor,
+};
+use kiln::{Backbone, BuildOptions, ImageClassifier, ModelSpec, build, build_spec, list_models};
+use kiln_core::{count_params, summary::summarize};
+
+/// Parameter counts of torchvision's models (1000 classes, 3 input channels), from
+/// `sum(p.numel() for p in model.parameters())`; LeNet-5 with 10 classes and 1 channel.
+const PARAMS: &[(&str, usize)] = &[
+    ("lenet5", 61_706),
+    ("alexnet", 61_100_840),
+    ("vgg11", 132_863_336),
+    ("vgg13", 133_047_848),
+    ("vgg16", 138_357_544),
+    ("vgg19", 143_667_240),
+    ("vgg11_bn", 132_868_840),
+    ("vgg13_bn", 133_053_736),
+    ("vgg16_bn", 138_365_992),
+    ("vgg19_bn", 143_678_248),
+    ("inception_v3", 27_161_264),
+    ("resnet18", 11_689_512),
+    ("resnet34", 21_797_672),
+    ("resnet50", 25_557_032),
+    ("resnet101", 44_549_160),
+    ("resnet152", 60_192_808),
+];
+
+#[test]
+fn every_model_matches_torchvision_and_honours_the_feature_contract() {
+    let device = super::common::device();
+    assert_eq!(list_models().len(), PARAMS.len(), "every registered model has a reference count");
+    for info in list_models() {
+        let (name, [c, _, _]) = (info.name, info.input);
+        let classes = if c == 1 { 10 } else { 1000 };
+        let model = build(name, classes, c, &device).unwrap();
+        let expected = PARAMS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p).unwrap();
+        assert_eq!(count_params(&model), expected, "{name}: parameters");
+
+        // A small input the architecture accepts (tests stay fast), batch of 2; LeNet-5's
+        // padding is set for exactly 28×28.
+        let s = if info.family == kiln::Family::LeNet { 28 } else { info.min_size.max(32) };
+        let x = Tensor::<4>::ones([2, c, s, s], &device);
+        assert_eq!(model.forward_logits(x.clone()).dims(), [2, classes], "{name}: logits");
+
+        let stages = model.forward_features(x.clone());
+        let infos = model.feature_info();
+        assert_eq!(stages.len(), infos.len(), "{name}: one tensor per declared stage");
+        let mut last_reduction = 0;
+        for (t, fi) in stages.iter().zip(&infos) {
+            let [b, ch, h, w] = t.dims();
+            assert_eq!((b, ch), (2, fi.channels), "{name}: channels of {}", fi.module);
+            assert!(fi.reduction >= last_reduction, "{name}: reductions grow");
+            last_reduction = fi.reduction;
+            // Valid (unpadded) convolutions make a stage a few pixels smaller than s/reduction.
+            let nominal = s as f64 / fi.reduction as f64;
+            for d in [h, w] {
+                assert!(
+                    (d as f64) <= nominal.ceil() && (d as f64) >= (nominal * 0.6).floor() - 1.0,
+                    "{name}: {} is {d} px at reduction {} of {s}",
+                    fi.module,
+                    fi.reduction
+                );
+            }
+        }
+
+        let swapped = model.reset_classifier(7, &device);
+        assert_eq!(swapped.num_classes(), 7);
+        assert_eq!(swapped.forward_logits(x).dims(), [2, 7], "{name}: new head");
+    }
+}
+
+#[test]
+fn inception_without_aux_head_and_aux_logits_only_in_training() {
+    let device = super::common::device();
+    let no_aux = kiln_inception::InceptionV3Config::new().with_aux_logits(false).init(&device);
+    assert_eq!(count_params(&no_aux), 23_834_568);
+
+    // The auxiliary head reads the 17×17 grid: a 299×299 input.
+    let model = kiln_inception::InceptionV3Config::new().with_num_classes(5).init(&device.clone().autodiff());
+    let x = Tensor::<4>::ones([1, 3, 299, 299], &device.clone().autodiff());
+    let out = model.forward(x.clone());
+    assert_eq!(out.logits.dims(), [1, 5]);
+    assert_eq!(out.aux_logits.map(|a| a.dims()), Some([1, 5]), "training: aux logits");
+    let eval = model.valid().forward(Tensor::ones([1, 3, 299, 299], &device));
+    assert!(eval.aux_logits.is_none(), "inference: no aux logits");
+}
+
+/// torchvision's published GFLOPS (multiply-accumulates, in billions) at 224×224 (299×299 for
+/// Inception v3); the summary's totals agree within 2%.
+#[test]
+fn summary_multiply_accumulates_match_torchvision() {
+    let device = super::common::device();
+    for (name, gmacs) in [("resnet18", 1.81), ("resnet50", 4.09), ("vgg16", 15.47), ("alexnet", 0.71), ("inception_v3", 5.71)] {
+        let info = kiln::lookup(name).unwrap();
+        let model = build(name, 1000, 3, &device).unwrap().valid();
+        let summary = summarize(&model, info.input, &device);
+        let g = summary.total_macs as f64 / 1e9;
+        assert!((g - gmacs).abs() / gmacs < 0.02, "{name}: {g:.3} G vs torchvision {gmacs} G");
+        assert_eq!(summary.total_params, count_params(&model));
+        assert_eq!(summary.output, [1000]);
+    }
+}
+
+/// LeNet-5 by hand, field += (k - 1) · jump and jump *= stride: conv 5×5 → 5; pool 2/2 →
+/// 5 + 1·1 = 6 (jump 2); conv 5×5 → 6 + 4·2 = 14; pool 2/2 → 14 + 1·2 = 16 (jump 4); the fully
+/// connected layers see the whole input.
+#[test]
+fn lenet_receptive_fields_by_hand() {
+    let device = super::common::device();
+    let model = build("lenet5", 10, 1, &device).unwrap();
+    let summary = summarize(&model, [1, 28, 28], &device);
+    let rf: Vec<(String, Option<[usize; 2]>)> =
+        summary.layers.iter().map(|l| (l.path.clone(), l.receptive_field)).collect();
+    let expected = [
+        ("conv1", Some([5, 5])),
+        ("pool", Some([6, 6])),
+        ("conv2", Some([14, 14])),
+        ("pool", Some([16, 16])),
+        ("fc1", None),
+        ("fc2", None),
+        ("fc3", None),
+    ];
+    let got: Vec<(&str, Option<[usize; 2]>)> = rf.iter().map(|(p, r)| (p.as_str(), *r)).collect();
+    assert_eq!(got, expected.to_vec());
+}
+
+struct Abs;
+
+impl ModuleMapper for Abs {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| t.abs())
+    }
+}
+
+/// The empirical receptive field of ResNet-18 (small-image stem): the input pixels whose
+/// gradient is non-zero for one position of layer3's output equal the computed field. All
+/// weights are made positive and the input constant, so no ReLU or BatchNorm hides a path.
+#[test]
+fn resnet18_receptive_field_computed_equals_measured() {
+    let device = super::common::device().autodiff();
+    let options = BuildOptions {
+        image_size: Some([32, 32]),
+        ..BuildOptions::new(10, 1)
+    };
+    let spec = ModelSpec::new("resnet18", &options).unwrap();
+    let model = build_spec(&spec, &device).unwrap().map(&mut Abs).freeze();
+
+    let summary = summarize(&model, [1, 64, 64], &device);
+    let layer3 = summary.layers.iter().rev().find(|l| l.path.contains("layer3.")).unwrap();
+    // By hand: stem 3 (+2); layer1 four 3×3 → 11; layer2 3×3/2 → 13 (jump 2), three more → 25;
+    // layer3 3×3/2 → 29 (jump 4), three more → 53.
+    assert_eq!(layer3.receptive_field, Some([53, 53]), "{}", layer3.path);
+
+    let x = Tensor::<4>::ones([1, 1, 64, 64], &device).require_grad();
+    let l3 = model.forward_features(x.clone()).swap_remove(3); // [1, 256, 16, 16]
+    let out = l3.slice([0..1, 0..1, 8..9, 8..9]).sum();
+    let grad = x.grad(&out.backward()).unwrap(); // [1, 1, 64, 64]
+    let g: Vec<f32> = grad.into_data().try_to_vec().unwrap();
+    let nonzero: Vec<(usize, usize)> =
+        (0..64 * 64).filter(|&i| g[i] != 0.0).map(|i| (i / 64, i % 64)).collect();
+    let rows = nonzero.iter().map(|p| p.0).max().unwrap() - nonzero.iter().map(|p| p.0).min().unwrap() + 1;
+    let cols = nonzero.iter().map(|p| p.1).max().unwrap() - nonzero.iter().map(|p| p.1).min().unwrap() + 1;
+    assert_eq!([rows, cols], [53, 53]);
+}

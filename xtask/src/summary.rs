@@ -1,0 +1,51 @@
+use kiln::{BuildOptions, ModelSpec, build_spec, core::summary::summarize};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model name (see `cargo xtask list`).
+    model: String,
+    /// Input as CxHxW [default: the architecture's, e.g. 3x224x224].
+    #[arg(long)]
+    input: Option<String>,
+    /// Output classes.
+    #[arg(long, default_value_t = 1000)]
+    num_classes: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_input(s: &str) -> anyhow::Result<[usize; 3]> {
+    let parts: Vec<usize> = s
+        .split(['x', 'X', ','])
+        .map(|p| p.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("--input must look like 3x224x224, got `{s}`"))?;
+    match parts[..] {
+        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok([c, h, w]),
+        _ => anyhow::bail!("--input must be CxHxW with three positive numbers, got `{s}`"),
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let info = kiln::lookup(&a.model)?;
+    let input = match &a.input {
+        Some(s) => parse_input(s)?,
+        None => info.input,
+    };
+    let [c, h, w] = input;
+    let options = BuildOptions {
+        image_size: Some([h, w]),
+        ..BuildOptions::new(a.num_classes, c)
+    };
+    let device = kiln::device(kiln::core::DEFAULT_BACKEND)?;
+    let model = build_spec(&ModelSpec::new(info.name, &options)?, &device)?;
+    let summary = summarize(&model, input, &device);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{} ({})", info.name, info.paper);
+        print!("{summary}");
+    }
+    Ok(())
+}
