@@ -7,9 +7,9 @@ pub struct Args {
     /// Input as CxHxW [default: the architecture's, e.g. 3x224x224].
     #[arg(long)]
     input: Option<String>,
-    /// Output classes.
-    #[arg(long, default_value_t = 1000)]
-    num_classes: usize,
+    /// Output classes [default: 10 for LeNet-5, 1000 otherwise].
+    #[arg(long)]
+    num_classes: Option<usize>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -36,7 +36,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let [c, h, w] = input;
     let options = BuildOptions {
         image_size: Some([h, w]),
-        ..BuildOptions::new(a.num_classes, c)
+        ..BuildOptions::new(a.num_classes.unwrap_or(if info.family == kiln::Family::LeNet { 10 } else { 1000 }), c)
     };
     let device = kiln::device(kiln::core::DEFAULT_BACKEND)?;
     let model = build_spec(&ModelSpec::new(info.name, &options)?, &device)?;

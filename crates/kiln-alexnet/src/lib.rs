@@ -6,3 +6,9 @@
 mod alexnet;
 
 pub use alexnet::{AlexNet, AlexNetConfig};
+
+/// Key rules for torchvision's `alexnet` checkpoints: `features.{0,3,6,8,10}` and
+/// `classifier.{1,4,6}` become contiguous by burn-store's index mapping; no renaming.
+pub fn key_rules() -> kiln_core::KeyRules {
+    kiln_core::KeyRules::head(&["classifier.2."])
+}

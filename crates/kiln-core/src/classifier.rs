@@ -63,6 +63,20 @@ impl Preprocessing {
         }
     }
 
+    /// torchvision's ImageNet evaluation transform: shorter side resized to `resize`, centre
+    /// crop `crop`×`crop`, ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).
+    pub fn imagenet(resize: usize, crop: usize) -> Self {
+        Self {
+            channels: 3,
+            height: crop,
+            width: crop,
+            resize: Some(resize),
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+            invert_light_background: false,
+        }
+    }
+
     /// Fashion-MNIST's normalisation (mean 0.2860, std 0.3530) at 28×28.
     pub fn fashion_mnist() -> Self {
         Self {

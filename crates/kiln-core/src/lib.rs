@@ -19,6 +19,7 @@ mod init;
 mod params;
 pub mod summary;
 pub mod trace;
+mod weights;
 
 pub use activation::Activation;
 pub use backbone::{Backbone, FeatureInfo};
@@ -27,3 +28,4 @@ pub use classifier::{ImageClassifier, Preprocessing};
 pub use conv_block::{ConvBnAct, ConvBnActConfig};
 pub use init::Init;
 pub use params::count_params;
+pub use weights::KeyRules;

@@ -20,6 +20,8 @@ pub struct Summary {
     pub total_macs: u64,
     /// Output shape without the batch dimension.
     pub output: Vec<usize>,
+    /// The receptive field of the deepest spatial features (the largest any layer reached).
+    pub receptive_field: [usize; 2],
 }
 
 /// Runs `model` on one zero image of shape `input` with tracing on.
@@ -32,6 +34,10 @@ pub fn summarize<M: ImageClassifier>(model: &M, input: [usize; 3], device: &Devi
         total_macs: layers.iter().map(|l| l.macs).sum(),
         total_params: crate::count_params(model),
         output: logits.dims()[1..].to_vec(),
+        receptive_field: layers
+            .iter()
+            .filter_map(|l| l.receptive_field)
+            .fold([1, 1], |a, r| [a[0].max(r[0]), a[1].max(r[1])]),
         layers,
     }
 }
@@ -76,6 +82,8 @@ impl fmt::Display for Summary {
             )?;
         }
         writeln!(f, "total parameters: {}", group(self.total_params as u64))?;
+        let [rh, rw] = self.receptive_field;
+        writeln!(f, "receptive field of the deepest features: {rh}x{rw}")?;
         writeln!(
             f,
             "total multiply-accumulates: {} ({:.3} G)",

@@ -16,3 +16,9 @@ mod inception;
 
 pub use blocks::{InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE};
 pub use inception::{InceptionOutput, InceptionV3, InceptionV3Config};
+
+/// Key rules for torchvision's `inception_v3` checkpoints: the field names are torchvision's,
+/// so nothing is renamed; the heads are `fc` and `AuxLogits.fc`.
+pub fn key_rules() -> kiln_core::KeyRules {
+    kiln_core::KeyRules::head(&["fc.", "AuxLogits.fc."])
+}

@@ -8,3 +8,33 @@ mod resnet;
 
 pub use block::{BasicBlock, Bottleneck, Downsample, ResidualBlock};
 pub use resnet::{RESNET_VARIANTS, ResNet, ResNetConfig, ResNetVariant, Stem};
+
+/// Key rules for torchvision's ResNet checkpoints: the shortcut projection is a `Sequential`
+/// there (`downsample.0` convolution, `downsample.1` BatchNorm) and a struct here.
+pub fn key_rules() -> kiln_core::KeyRules {
+    kiln_core::KeyRules {
+        remap: vec![
+            (r"\.downsample\.0\.".into(), ".downsample.conv.".into()),
+            (r"\.downsample\.1\.".into(), ".downsample.bn.".into()),
+        ],
+        head: vec!["fc.".into()],
+    }
+}
+
+#[cfg(test)]
+mod key_rule_tests {
+    use super::key_rules;
+
+    fn apply(key: &str) -> String {
+        key_rules().apply(key)
+    }
+
+    #[test]
+    fn torchvision_keys_map_onto_fields() {
+        assert_eq!(apply("layer2.0.downsample.0.weight"), "layer2.0.downsample.conv.weight");
+        assert_eq!(apply("layer2.0.downsample.1.running_var"), "layer2.0.downsample.bn.running_var");
+        assert_eq!(apply("layer2.0.conv1.weight"), "layer2.0.conv1.weight");
+        assert!(key_rules().is_head("fc.weight") && key_rules().is_head("ResNetBasic.fc.bias"));
+        assert!(!key_rules().is_head("layer1.0.bn1.weight"));
+    }
+}

@@ -24,14 +24,20 @@ fn prepare(image: DynamicImage, p: &Preprocessing) -> ImageItem {
     let (h, w) = (p.height as u32, p.width as u32);
     let image = match p.resize {
         Some(short) => {
+            // torchvision's Resize(short): the shorter side becomes `short`, the longer one
+            // `int(short * long / shorter)`; then CenterCrop with offsets round((size - crop) / 2).
             let (iw, ih) = image.dimensions();
-            let scale = short as f64 / iw.min(ih) as f64;
-            let (nw, nh) = (
-                ((iw as f64 * scale).round() as u32).max(w),
-                ((ih as f64 * scale).round() as u32).max(h),
-            );
+            let short = short as u32;
+            let (nw, nh) = if iw <= ih {
+                (short, (short as u64 * ih as u64 / iw as u64) as u32)
+            } else {
+                ((short as u64 * iw as u64 / ih as u64) as u32, short)
+            };
+            let (nw, nh) = (nw.max(w), nh.max(h));
             let resized = image.resize_exact(nw, nh, FilterType::Triangle);
-            resized.crop_imm((nw - w) / 2, (nh - h) / 2, w, h)
+            let left = ((nw - w) as f64 / 2.0).round() as u32;
+            let top = ((nh - h) as f64 / 2.0).round() as u32;
+            resized.crop_imm(left, top, w, h)
         }
         None if image.dimensions() != (w, h) => image.resize_exact(w, h, FilterType::Triangle),
         None => image,

@@ -15,6 +15,7 @@ mod error;
 mod evaluate;
 mod fit;
 pub mod fsutil;
+pub mod import;
 mod image_input;
 pub mod metrics_csv;
 mod optim;

@@ -4,5 +4,7 @@
 //! one table as torchvision's `cfgs`.
 
 mod vgg;
+mod weights;
 
 pub use vgg::{VGG_VARIANTS, Vgg, VggConfig, VggVariant, cfg};
+pub use weights::key_rules;

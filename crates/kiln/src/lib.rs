@@ -19,6 +19,7 @@ mod model;
 pub mod model_dir;
 mod registry;
 pub mod tasks;
+pub mod weights;
 
 pub use kiln_core::{self as core, Activation, Backbone, FeatureInfo, ImageClassifier, Init, Preprocessing, device};
 pub use kiln_alexnet as alexnet;

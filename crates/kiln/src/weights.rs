@@ -1,0 +1,62 @@
+//! Pretrained weights: each architecture's key rules, and import into any registered model.
+
+use crate::{Family, Model, ModelSpec, RegistryError, build_spec, lookup};
+use burn::tensor::Device;
+use kiln_core::{KeyRules, Preprocessing};
+use kiln_train::import::{ImportError, ImportOptions, ImportReport, import_weights};
+use std::path::Path;
+
+/// The key rules of an architecture, from its crate.
+pub fn key_rules(arch: &str) -> Result<KeyRules, RegistryError> {
+    let info = lookup(arch)?;
+    Ok(match info.family {
+        Family::LeNet => kiln_lenet::key_rules(),
+        Family::AlexNet => kiln_alexnet::key_rules(),
+        Family::Vgg => {
+            let v = kiln_vgg::VGG_VARIANTS.iter().find(|v| v.name == info.name).expect("table and registry agree");
+            kiln_vgg::key_rules(v.depth, v.batch_norm)
+        }
+        Family::Inception => kiln_inception::key_rules(),
+        Family::ResNet => kiln_resnet::key_rules(),
+    })
+}
+
+/// torchvision's evaluation preprocessing for an architecture: resize the shorter side to 256
+/// and centre-crop 224 (342 and 299 for Inception v3), ImageNet mean and standard deviation.
+pub fn imagenet_preprocessing(arch: &str) -> Result<Preprocessing, RegistryError> {
+    let info = lookup(arch)?;
+    let [channels, crop, _] = info.input;
+    Ok(match info.family {
+        Family::LeNet => Preprocessing::mnist(),
+        Family::Inception => Preprocessing::imagenet(342, crop),
+        _ => Preprocessing {
+            channels,
+            ..Preprocessing::imagenet(256, crop)
+        },
+    })
+}
+
+/// Why an import through the registry failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// The architecture is unknown or its configuration invalid.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The weights could not be imported.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+/// Builds the model of `spec` on `device` and loads the checkpoint at `path` into it (PyTorch
+/// `.pth` or `.safetensors`, torchvision's key names). With `options.new_head`, a classifier whose
+/// class count differs from the checkpoint's stays freshly initialised.
+pub fn import(
+    spec: &ModelSpec,
+    path: &Path,
+    options: &ImportOptions,
+    device: &Device,
+) -> Result<(Model, ImportReport), WeightsError> {
+    let rules = key_rules(&spec.arch)?;
+    let model = build_spec(spec, device)?;
+    Ok(import_weights(model, path, &rules, options)?)
+}
