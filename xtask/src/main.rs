@@ -3,6 +3,7 @@
 
 mod data;
 mod eval;
+mod import;
 mod list;
 mod predict;
 mod summary;
@@ -26,6 +27,8 @@ enum Task {
     Eval(eval::Args),
     /// Classify image files (PNG, JPEG) with a trained model.
     Predict(predict::Args),
+    /// Import a PyTorch (.pth) or safetensors checkpoint into a Kiln model directory.
+    Import(import::Args),
     /// List the models that can be built, and the compiled backends.
     List,
     /// Per-layer output shapes, parameters, multiply-accumulates and receptive fields.
@@ -39,6 +42,7 @@ fn main() {
         Task::Train(args) => train::run(args),
         Task::Eval(args) => eval::run(args),
         Task::Predict(args) => predict::run(args),
+        Task::Import(args) => import::run(args),
         Task::List => list::run(),
         Task::Summary(args) => summary::run(args),
         Task::Data(args) => data::run(args),

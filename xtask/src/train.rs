@@ -36,6 +36,10 @@ pub struct Args {
     /// Resize images to this square size [default: the data set's, raised to the model's minimum].
     #[arg(long)]
     image_size: Option<usize>,
+    /// Initialise from a model directory (`cargo xtask train` or `cargo xtask import`); a new
+    /// class count keeps the backbone and starts a fresh classifier.
+    #[arg(long)]
+    init_from: Option<PathBuf>,
     /// Seed of initialisation and shuffling [default: 42].
     #[arg(long)]
     seed: Option<u64>,
@@ -63,6 +67,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         backend: a.backend,
         activation: a.activation,
         image_size: a.image_size,
+        init_from: a.init_from,
         epochs: a.epochs,
         batch_size: a.batch_size,
         lr: a.lr,

@@ -176,7 +176,7 @@ fn common_prefix(keys: &[String]) -> Option<String> {
 }
 
 fn model_paths<M: ModuleSnapshot>(model: &M) -> Vec<String> {
-    model.collect(None, None, false).into_iter().map(|t| t.name.clone()).collect()
+    model.collect(None, None, true).into_iter().map(|t| t.name.clone()).collect()
 }
 
 /// Loads the weights of `path` into `model`.

@@ -60,3 +60,48 @@ pub fn import(
     let model = build_spec(spec, device)?;
     Ok(import_weights(model, path, &rules, options)?)
 }
+
+/// Imports a checkpoint for `arch` with `in_channels` inputs, for `num_classes` classes, or, when
+/// `None`, for the checkpoint's own class count (read from its classifier's shape).
+pub fn import_arch(
+    arch: &str,
+    in_channels: usize,
+    num_classes: Option<usize>,
+    path: &Path,
+    options: &ImportOptions,
+    device: &Device,
+) -> Result<(Model, ModelSpec, ImportReport), WeightsError> {
+    let info = lookup(arch)?;
+    let [_, h, w] = info.input;
+    let spec_for = |classes: usize| {
+        let options = crate::BuildOptions {
+            image_size: Some([h, w]),
+            ..crate::BuildOptions::new(classes, in_channels)
+        };
+        ModelSpec::new(info.name, &options)
+    };
+    let guess = num_classes.unwrap_or(1000);
+    let spec = spec_for(guess)?;
+    match import(&spec, path, options, device) {
+        Ok((model, report)) => Ok((model, spec, report)),
+        Err(WeightsError::Import(ImportError::ShapeMismatch { mismatches, .. }))
+            if num_classes.is_none() && head_only(&key_rules(arch)?, &mismatches) =>
+        {
+            // Burn stores a linear weight as [in, out]: the checkpoint's class count is the
+            // last dimension of the head's weight.
+            let classes = mismatches
+                .iter()
+                .find(|(_, _, found)| found.len() == 2)
+                .map(|(_, _, found)| found[1])
+                .unwrap_or(guess);
+            let spec = spec_for(classes)?;
+            let (model, report) = import(&spec, path, options, device)?;
+            Ok((model, spec, report))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn head_only(rules: &KeyRules, mismatches: &[(String, Vec<usize>, Vec<usize>)]) -> bool {
+    !mismatches.is_empty() && mismatches.iter().all(|(k, _, _)| rules.is_head(k))
+}

@@ -14,13 +14,15 @@ pub struct ClassificationBatch {
     pub targets: Tensor<1, Int>,
 }
 
-/// Turns [`ImageItem`]s into a [`ClassificationBatch`]: resized to the model's input size when
-/// they differ from it, bytes scaled to [0, 1], then `(x - mean[c]) / std[c]`.
+/// Turns [`ImageItem`]s into a [`ClassificationBatch`]: resized to the model's input size and
+/// grey replicated to RGB (torchvision's `Grayscale(num_output_channels=3)`) when they differ from
+/// it, bytes scaled to [0, 1], then `(x - mean[c]) / std[c]`.
 #[derive(Clone, Debug)]
 pub struct ClassificationBatcher {
     mean: Vec<f32>,
     std: Vec<f32>,
     size: [usize; 2],
+    channels: usize,
 }
 
 impl ClassificationBatcher {
@@ -30,6 +32,7 @@ impl ClassificationBatcher {
             mean: preprocessing.mean.clone(),
             std: preprocessing.std.clone(),
             size: [preprocessing.height, preprocessing.width],
+            channels: preprocessing.channels,
         }
     }
 
@@ -45,19 +48,20 @@ impl ClassificationBatcher {
 
 impl Batcher<ImageItem, ClassificationBatch> for ClassificationBatcher {
     /// # Shapes
-    /// - items: each `[c, h', w']` bytes with the same `c` (data sets check this when loading)
+    /// - items: each `[c', h', w']` bytes, `c'` 1 or the model's channels
     /// - returns images `[n, c, h, w]`, targets `[n]`
     fn batch(&self, items: Vec<ImageItem>, device: &Device) -> ClassificationBatch {
         let n = items.len();
         let [h, w] = self.size;
-        let c = items.first().map(|i| i.channels).unwrap_or(1);
+        let c = self.channels;
         let mut values = Vec::with_capacity(n * c * h * w);
         let mut labels = Vec::with_capacity(n);
         for item in &items {
-            if (item.height, item.width) == (h, w) {
+            let fits = (item.height, item.width, item.channels) == (h, w, c);
+            if fits {
                 self.normalise_into(item, &mut values);
             } else {
-                self.normalise_into(&item.resized(h, w), &mut values);
+                self.normalise_into(&item.resized(h, w).with_channels(c), &mut values);
             }
             labels.push(item.label as i64);
         }

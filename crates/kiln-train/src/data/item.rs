@@ -41,6 +41,31 @@ impl ImageItem {
             ..*self
         }
     }
+
+    /// The item with `channels` channels: a grey item is replicated into each, an RGB item
+    /// converted to grey (ITU-R 601 luma) for one channel; otherwise unchanged.
+    pub fn with_channels(self, channels: usize) -> ImageItem {
+        let plane = self.height * self.width;
+        match (self.channels, channels) {
+            (a, b) if a == b => self,
+            (1, n) => ImageItem {
+                pixels: self.pixels.repeat(n),
+                channels: n,
+                ..self
+            },
+            (3, 1) => ImageItem {
+                pixels: (0..plane)
+                    .map(|i| {
+                        let (r, g, b) = (self.pixels[i] as f32, self.pixels[plane + i] as f32, self.pixels[2 * plane + i] as f32);
+                        (0.299 * r + 0.587 * g + 0.114 * b).round() as u8
+                    })
+                    .collect(),
+                channels: 1,
+                ..self
+            },
+            _ => self,
+        }
+    }
 }
 
 /// A classification data set: train and test items, class names and the normalisation that

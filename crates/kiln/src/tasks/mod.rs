@@ -8,5 +8,5 @@ mod train;
 
 pub use data::{DATASETS, load_dataset};
 pub use eval::{EvalOutput, eval};
-pub use predict::{Prediction, predict};
+pub use predict::{Prediction, predict, predict_with};
 pub use train::{TrainConfig, TrainOverrides, TrainReport, resolve_train_config, train};

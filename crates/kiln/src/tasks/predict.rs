@@ -1,6 +1,10 @@
-use crate::{ImageClassifier, model_dir};
-use burn::{data::dataloader::batcher::Batcher, tensor::activation::softmax};
-use kiln_core::backend;
+use crate::{ImageClassifier, Model, model_dir};
+use burn::{
+    data::dataloader::batcher::Batcher,
+    module::Module,
+    tensor::{Device, activation::softmax},
+};
+use kiln_core::{Preprocessing, backend};
 use kiln_train::{TrainError, data::ClassificationBatcher, load_image};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -12,6 +16,8 @@ pub struct Prediction {
     pub image: PathBuf,
     /// `(class name, probability)`, most probable first.
     pub top: Vec<(String, f32)>,
+    /// The raw logits, by class index.
+    pub logits: Vec<f32>,
 }
 
 /// Classifies image files (PNG, JPEG) with the model in `model_dir`, preprocessing each image
@@ -24,20 +30,35 @@ pub fn predict(
 ) -> Result<Vec<Prediction>, TrainError> {
     let device = backend::checked_device(backend_name).map_err(|e| TrainError::Config(e.to_string()))?;
     let (model, card) = model_dir::load(model_dir, &device)?;
+    predict_with(&model, &card.classes, &card.preprocessing, images, top_k, &device)
+}
+
+/// Classifies image files with `model` (put in inference mode here), preprocessing each as
+/// `preprocessing` says.
+pub fn predict_with(
+    model: &Model,
+    classes: &[String],
+    preprocessing: &Preprocessing,
+    images: &[PathBuf],
+    top_k: usize,
+    device: &Device,
+) -> Result<Vec<Prediction>, TrainError> {
+    let model = model.valid();
     let items = images
         .iter()
-        .map(|p| load_image(p, &card.preprocessing))
+        .map(|p| load_image(p, preprocessing))
         .collect::<Result<Vec<_>, _>>()?;
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let batch = ClassificationBatcher::new(&card.preprocessing).batch(items, &device);
-    let probs = softmax(model.forward_logits(batch.images), 1);
-    let [n, k] = probs.dims();
-    let values: Vec<f32> = probs.into_data().convert::<f32>().try_into_vec().unwrap_or_default();
+    let batch = ClassificationBatcher::new(preprocessing).batch(items, device);
+    let logits = model.forward_logits(batch.images);
+    let [n, k] = logits.dims();
+    let raw: Vec<f32> = logits.clone().into_data().convert::<f32>().try_into_vec().unwrap_or_default();
+    let probs: Vec<f32> = softmax(logits, 1).into_data().convert::<f32>().try_into_vec().unwrap_or_default();
     Ok((0..n)
         .map(|i| {
-            let row = &values[i * k..(i + 1) * k];
+            let row = &probs[i * k..(i + 1) * k];
             let mut order: Vec<usize> = (0..k).collect();
             order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
             Prediction {
@@ -45,8 +66,9 @@ pub fn predict(
                 top: order
                     .into_iter()
                     .take(top_k.max(1))
-                    .map(|c| (card.classes.get(c).cloned().unwrap_or_else(|| c.to_string()), row[c]))
+                    .map(|c| (classes.get(c).cloned().unwrap_or_else(|| c.to_string()), row[c]))
                     .collect(),
+                logits: raw[i * k..(i + 1) * k].to_vec(),
             }
         })
         .collect())

@@ -20,6 +20,10 @@ pub struct TrainConfig {
     pub backend: String,
     /// Hidden activation, where the architecture offers the choice.
     pub activation: Option<Activation>,
+    /// A model directory (`cargo xtask train` or `import`) whose weights initialise the model; a
+    /// different class count keeps the backbone and starts a fresh classifier.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
     /// Square input size the images are resized to; `None`: the data set's size, raised to the
     /// architecture's minimum.
     #[serde(default)]
@@ -41,6 +45,8 @@ pub struct TrainOverrides {
     pub activation: Option<Activation>,
     /// `--image-size`.
     pub image_size: Option<usize>,
+    /// `--init-from`.
+    pub init_from: Option<PathBuf>,
     /// `--epochs`.
     pub epochs: Option<usize>,
     /// `--batch-size`.
@@ -146,6 +152,7 @@ pub fn resolve_train_config(
         backend: o.backend.clone().unwrap_or_else(|| backend::DEFAULT_BACKEND.into()),
         activation: o.activation,
         image_size: o.image_size,
+        init_from: o.init_from.clone(),
         fit: FitConfig {
             epochs: o.epochs.unwrap_or(defaults.epochs),
             batch_size: o.batch_size.unwrap_or(defaults.batch_size),
@@ -196,16 +203,22 @@ pub fn train(
         .unwrap_or(data.preprocessing.height.max(data.preprocessing.width).max(min));
     data.preprocessing.height = size;
     data.preprocessing.width = size;
-    let options = BuildOptions {
-        image_size: Some([data.preprocessing.height, data.preprocessing.width]),
-        activation: config.activation,
-        ..BuildOptions::new(data.classes.len(), channels)
-    };
-    let spec = ModelSpec::new(&config.model, &options).map_err(|e| TrainError::Config(e.to_string()))?;
+    let ad = device.clone().autodiff();
     device.seed(config.fit.seed);
-    // Parameters track gradients only when created on an autodiff device.
-    let model = build_spec(&spec, &device.clone().autodiff()).map_err(|e| TrainError::Config(e.to_string()))?;
-
+    let (model, spec) = match &config.init_from {
+        None => {
+            let options = BuildOptions {
+                image_size: Some([data.preprocessing.height, data.preprocessing.width]),
+                activation: config.activation,
+                ..BuildOptions::new(data.classes.len(), channels)
+            };
+            let spec = ModelSpec::new(&config.model, &options).map_err(|e| TrainError::Config(e.to_string()))?;
+            // Parameters track gradients only when created on an autodiff device.
+            let model = build_spec(&spec, &ad).map_err(|e| TrainError::Config(e.to_string()))?;
+            (model, spec)
+        }
+        Some(dir) => init_from(dir, &config.model, &mut data, &ad)?,
+    };
     std::fs::create_dir_all(out).map_err(|e| TrainError::Io {
         path: out.to_path_buf(),
         source: e,
@@ -232,4 +245,36 @@ pub fn train(
         images_per_second: outcome.images_per_second,
         test,
     })
+}
+
+/// The model of a saved directory, its head replaced when the class count differs, and the
+/// data set's preprocessing switched to the model's channels and normalisation (the statistics
+/// its weights were trained with).
+fn init_from(
+    dir: &Path,
+    arch: &str,
+    data: &mut kiln_train::data::ClassificationData,
+    device: &burn::tensor::Device,
+) -> Result<(crate::Model, ModelSpec), TrainError> {
+    use crate::Backbone;
+    let (model, card) = model_dir::load(dir, device)?;
+    if card.model.arch != arch {
+        return Err(TrainError::Config(format!(
+            "--init-from {} holds a {} model, not {arch}",
+            dir.display(),
+            card.model.arch
+        )));
+    }
+    let mut spec = card.model.clone();
+    let classes = data.classes.len();
+    let model = if card.classes.len() == classes {
+        model
+    } else {
+        spec.config["num_classes"] = classes.into();
+        model.reset_classifier(classes, device)
+    };
+    data.preprocessing.channels = card.preprocessing.channels;
+    data.preprocessing.mean = card.preprocessing.mean.clone();
+    data.preprocessing.std = card.preprocessing.std.clone();
+    Ok((model, spec))
 }

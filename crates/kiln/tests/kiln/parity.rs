@@ -304,15 +304,18 @@ fn real_photo_preprocessing_and_logits_match_torchvision() {
 
     let device = super::common::device();
     let preprocessing = weights::imagenet_preprocessing("resnet18").unwrap();
-    let item = kiln_train::load_image(&super::common::root().join(&photo.image), &preprocessing).unwrap();
+    let image = super::common::root().join(&photo.image);
+    let item = kiln_train::load_image(&image, &preprocessing).unwrap();
     let batch = kiln_train::data::ClassificationBatcher::new(&preprocessing).batch(vec![item], &device);
-    let input_sum = batch.images.clone().sum().into_scalar::<f32>();
+    let input_sum = batch.images.sum().into_scalar::<f32>();
     println!("input sum: kiln {input_sum}, torchvision {}", photo.input_sum);
     assert!((input_sum - photo.input_sum).abs() / photo.input_sum.abs() < 0.01);
 
-    let spec = ModelSpec::new("resnet18", &BuildOptions::new(10, 3)).unwrap();
-    let (model, _) = weights::import(&spec, &file, &ImportOptions::default(), &device).unwrap();
-    let logits: Vec<f32> = model.valid().forward_logits(batch.images).into_data().try_to_vec().unwrap();
+    // The path of `cargo xtask predict --arch resnet18 --weights FILE --logits-json OUT`.
+    let (model, _, _) = weights::import_arch("resnet18", 3, None, &file, &ImportOptions::default(), &device).unwrap();
+    let classes: Vec<String> = (0..10).map(|c| c.to_string()).collect();
+    let predictions = kiln::tasks::predict_with(&model, &classes, &preprocessing, &[image], 3, &device).unwrap();
+    let logits = &predictions[0].logits;
     let reference = &photo.logits[0];
     let max_ref = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
     let err = logits.iter().zip(reference).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / max_ref;
@@ -321,5 +324,5 @@ fn real_photo_preprocessing_and_logits_match_torchvision() {
 }
 
 /// The photo comparison includes resizing, where Kiln's filter (the `image` crate's triangle
-/// filter) and PIL's antialiased bilinear differ by a grey level here and there.
-const PHOTO_TOLERANCE: f32 = 2e-2;
+/// filter) and PIL's antialiased bilinear differ by a grey level here and there (measured: 1.3e-3).
+const PHOTO_TOLERANCE: f32 = 5e-3;

@@ -104,6 +104,7 @@ fn train_then_eval_and_predict_real_png_digits() {
         backend: "flex".into(),
         activation: None,
         image_size: None,
+        init_from: None,
         fit: FitConfig {
             epochs: 1,
             train_limit: Some(10_000),
@@ -125,7 +126,7 @@ fn train_then_eval_and_predict_real_png_digits() {
     let mut files: Vec<_> = std::fs::read_dir(&samples)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .filter(|p| p.extension().is_some_and(|e| e == "png") && p.to_string_lossy().contains("mnist-test"))
         .collect();
     files.sort();
     assert_eq!(files.len(), 10);
@@ -136,6 +137,23 @@ fn train_then_eval_and_predict_real_png_digits() {
         assert_eq!(p.top[0].0, label, "{name}: {:?}", p.top);
         assert!(p.top[0].1 > 0.5 && p.top.len() == 3, "{name}: {:?}", p.top);
     }
+
+    // --init-from: a second run starts from the first one's weights (with a negligible learning
+    // rate its test accuracy stays the first run's, where random weights give about 10%).
+    let run2 = tempfile::tempdir().unwrap();
+    let config2 = TrainConfig {
+        init_from: Some(run.path().to_path_buf()),
+        fit: FitConfig {
+            epochs: 1,
+            train_limit: Some(256),
+            lr: 1e-9,
+            schedule: Schedule::Constant,
+            ..FitConfig::default()
+        },
+        ..config.clone()
+    };
+    let report2 = train(&config2, &super::common::data_roots(), run2.path(), false).unwrap();
+    assert!(report2.test.accuracy > 0.9, "init-from accuracy {}", report2.test.accuracy);
 
     // A corrupt image is an error naming the file, not a panic.
     let bad = run.path().join("corrupt.png");
