@@ -11,18 +11,21 @@ writes crates/kiln/tests/fixtures/parity/<arch>.json:
 The Rust test regenerates the weights from the key list, writes them as a .safetensors file in
 torchvision's layout, imports it with Kiln's importer and compares logits (1e-4 relative).
 
-It also writes real PyTorch files for the .pth path (torch.save of the state dict):
-- committed, small: lenet5.pth and its wrapped variants (under a top-level "state_dict" key,
+It also writes real files for the .pth path (torch.save of the state dict) and the .safetensors
+path (safetensors.torch.save_file):
+- committed, small: lenet5.pth, lenet5.safetensors, and the .pth's wrapped variants (under a top-level "state_dict" key,
   with a DataParallel "module." prefix, with a Lightning "model." prefix), a pickle with a
   malicious __reduce__, and the real-image parity case (resnet18 on a photo);
-- not committed (large): target/parity/<arch>.pth for every architecture; the Rust test uses them
+- not committed (large): target/parity/<arch>.{pth,safetensors} (resnet18 always, every
+  architecture with --all-pth); the Rust test uses them
   when present and says it skipped them otherwise.
 
-Usage: pip install torch torchvision pillow; python3 scripts/parity/make_fixtures.py [--all-pth]
+Usage: pip install torch torchvision pillow safetensors numpy; python3 scripts/parity/make_fixtures.py [--all-pth]
 """
 import json, math, os, sys
 
 import numpy as np
+import safetensors.torch
 import torch
 import torch.nn as nn
 import torchvision
@@ -148,7 +151,9 @@ def main():
                        "logits": logits.tolist()}, f)
         print(f"{arch}: {len(keys)} tensors, logits max {logits.abs().max().item():.4g}, "
               f"input dependence {spread:.3f}")
+        floats = {k: v.contiguous() for k, v in sd.items() if v.dtype.is_floating_point}
         if arch == "lenet5":
+            safetensors.torch.save_file(floats, os.path.join(OUT, "lenet5.safetensors"))
             torch.save(sd, os.path.join(OUT, "lenet5.pth"))
             torch.save({"state_dict": sd, "epoch": 3}, os.path.join(OUT, "lenet5-wrapped.pth"))
             torch.save({"module." + k: v for k, v in sd.items()}, os.path.join(OUT, "lenet5-dataparallel.pth"))
@@ -156,6 +161,7 @@ def main():
         if all_pth or arch in ("resnet18",):
             os.makedirs(BIG, exist_ok=True)
             torch.save(sd, os.path.join(BIG, f"{arch}.pth"))
+            safetensors.torch.save_file(floats, os.path.join(BIG, f"{arch}.safetensors"))
 
     # A pickle whose __reduce__ would run a shell command when unpickled by pickle/torch.load
     # with weights_only=False. Kiln's reader must refuse it without running anything.

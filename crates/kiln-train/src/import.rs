@@ -75,6 +75,19 @@ pub enum ImportError {
         /// The reader's message.
         reason: String,
     },
+    /// The file holds no tensor the reader accepts. The pickle reader rebuilds tensors only: a
+    /// pickle that calls anything else (`os.system`, arbitrary classes) yields nothing and runs
+    /// nothing.
+    #[error(
+        "{path} holds no tensors Kiln can read: it is empty, or its pickle calls something other than \
+         tensor rebuilding (refused, nothing was executed){}", if let Some(k) = .top_level_key { format!(", or `{k}` is not its top-level key") } else { String::new() }
+    )]
+    NoTensors {
+        /// The file.
+        path: PathBuf,
+        /// The top-level key that was asked for.
+        top_level_key: Option<String>,
+    },
     /// Tensors with the right name but the wrong shape.
     #[error("shape mismatch importing {path}:\n{}", .mismatches.iter().map(|(k, e, f)| format!("  {k}: model expects {e:?}, checkpoint has {f:?}")).collect::<Vec<_>>().join("\n"))]
     ShapeMismatch {
@@ -197,6 +210,12 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
     }
     let format = detect_format(path)?;
     let keys = file_keys(path, options.top_level_key.as_deref())?;
+    if keys.is_empty() {
+        return Err(ImportError::NoTensors {
+            path: path.to_path_buf(),
+            top_level_key: options.top_level_key.clone(),
+        });
+    }
     let prefix = options.key_prefix.clone().or_else(|| common_prefix(&keys));
     let mut remap: Vec<(String, String)> = Vec::new();
     if let Some(p) = &prefix {

@@ -148,23 +148,33 @@ fn every_architecture_matches_torchvision_from_safetensors() {
     }
 }
 
-/// `.pth` files written by `torch.save`: LeNet-5 (committed) always; every other architecture
-/// when `scripts/parity/make_fixtures.py --all-pth` has left it in `target/parity/`.
+/// Files written by PyTorch itself (`torch.save`, `safetensors.torch.save_file`): LeNet-5's are
+/// committed and always checked; every other architecture's when `scripts/parity/make_fixtures.py
+/// --all-pth` has left them in `target/parity/`.
 #[test]
-fn pytorch_files_match_torchvision() {
+fn files_written_by_pytorch_match_torchvision() {
     let f = load_fixture("lenet5");
-    let err = relative_error(&f, &fixtures().join("lenet5.pth"), &ImportOptions::default());
-    assert!(err < TOLERANCE, "lenet5.pth: {err}");
+    for ext in ["pth", "safetensors"] {
+        let err = relative_error(&f, &fixtures().join(format!("lenet5.{ext}")), &ImportOptions::default());
+        println!("lenet5.{ext}: relative error {err:.2e}");
+        assert!(err < TOLERANCE, "lenet5.{ext}: {err}");
+    }
     let big = super::common::root().join("target/parity");
     for info in kiln::list_models().iter().filter(|i| i.name != "lenet5") {
-        let file = big.join(format!("{}.pth", info.name));
-        if !file.is_file() {
-            println!("skipping {}.pth parity: {} absent (run scripts/parity/make_fixtures.py --all-pth)", info.name, file.display());
-            continue;
+        for ext in ["pth", "safetensors"] {
+            let file = big.join(format!("{}.{ext}", info.name));
+            if !file.is_file() {
+                println!(
+                    "skipping {}.{ext} parity: {} absent (run scripts/parity/make_fixtures.py --all-pth)",
+                    info.name,
+                    file.display()
+                );
+                continue;
+            }
+            let err = relative_error(&load_fixture(info.name), &file, &ImportOptions::default());
+            println!("{}.{ext} (written by PyTorch): relative error {err:.2e}", info.name);
+            assert!(err < TOLERANCE, "{}.{ext}: {err}", info.name);
         }
-        let err = relative_error(&load_fixture(info.name), &file, &ImportOptions::default());
-        println!("{}: .pth relative error {err:.2e}", info.name);
-        assert!(err < TOLERANCE, "{}.pth: {err}", info.name);
     }
 }
 
@@ -280,7 +290,7 @@ fn malicious_pickle_is_refused_without_running() {
     let marker = Path::new("/tmp/kiln-pickle-exploit-ran");
     let _ = std::fs::remove_file(marker);
     let msg = import_err("lenet5", 10, &fixtures().join("malicious.pth"), &ImportOptions::default());
-    assert!(msg.contains("malicious.pth"), "{msg}");
+    assert!(msg.contains("malicious.pth") && msg.contains("refused, nothing was executed"), "{msg}");
     assert!(!marker.exists(), "the pickle's payload ran");
 }
 
