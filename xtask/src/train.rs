@@ -46,6 +46,9 @@ pub struct Args {
     /// Data-loader threads; 0 loads in the training thread, which keeps batch order (and results) deterministic [default: 0].
     #[arg(long)]
     workers: Option<usize>,
+    /// Augmentation spec, e.g. "crop:28,pad=2;rotate:10;erase:0.25" (README, "Augmentation").
+    #[arg(long)]
+    augment: Option<String>,
     /// Train on the first N training images only (quick smoke runs).
     #[arg(long)]
     limit: Option<usize>,
@@ -76,6 +79,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         seed: a.seed,
         num_workers: a.workers,
         train_limit: a.limit,
+        augment: a.augment,
     };
     // The run directory depends on the resolved model and data set; resolve once without a
     // directory to learn them, then again against the directory when resuming.

@@ -38,7 +38,14 @@ impl<M: ImageClassifier> ClassificationModel<M> {
     pub fn forward_classification(&self, batch: ClassificationBatch) -> ClassificationOutput {
         let (logits, aux) = self.model.forward_with_aux(batch.images);
         let ce = CrossEntropyLossConfig::new().init(&logits.device());
-        let mut loss = ce.forward(logits.clone(), batch.targets.clone());
+        let mut loss = match batch.mix {
+            // MixUp / CutMix: λ·CE(y) + (1 - λ)·CE(y_b).
+            Some(mix) => {
+                ce.forward(logits.clone(), batch.targets.clone()) * mix.lambda
+                    + ce.forward(logits.clone(), mix.targets_b) * (1.0 - mix.lambda)
+            }
+            None => ce.forward(logits.clone(), batch.targets.clone()),
+        };
         // Auxiliary classifiers (Inception v3 in training) add their weighted losses.
         for (weight, aux_logits) in aux {
             loss = loss + ce.forward(aux_logits, batch.targets.clone()) * weight;

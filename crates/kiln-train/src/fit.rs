@@ -3,7 +3,8 @@
 use crate::{
     ClassificationModel, LossGuard, OptimizerKind, Schedule, TrainError,
     checkpoint::{AtomicFileCheckpointer, CHECKPOINT_DIR, latest_complete_checkpoint},
-    data::{ClassificationBatcher, ClassificationData},
+    augment::AugmentedDataset,
+    data::{ClassificationBatcher, ClassificationData, MixingBatcher},
     metrics_csv::write_metrics_csv,
 };
 use burn::{
@@ -38,6 +39,9 @@ pub struct FitConfig {
     pub valid_size: usize,
     /// Data-loader worker threads.
     pub num_workers: usize,
+    /// Augmentation spec (see [`crate::augment`]), e.g. `crop:28,pad=2;rotate:10`.
+    #[serde(default)]
+    pub augment: Option<String>,
     /// Train on only the first N training images (smoke runs, tests); `None` for all.
     #[serde(default)]
     pub train_limit: Option<usize>,
@@ -55,6 +59,7 @@ impl Default for FitConfig {
             valid_size: 5_000,
             num_workers: 0,
             train_limit: None,
+            augment: None,
         }
     }
 }
@@ -138,13 +143,21 @@ pub fn fit<M: ImageClassifier>(
         .schedule
         .build(config.lr, total_steps)
         .map_err(TrainError::Config)?;
+    let augmentation = match &config.augment {
+        Some(spec) => crate::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?,
+        None => Default::default(),
+    };
     let batcher = ClassificationBatcher::new(&data.preprocessing);
-    let train_loader = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(config.batch_size)
-        .shuffle(config.seed)
-        .num_workers(config.num_workers)
-        .set_device(device.clone())
-        .build(InMemDataset::new(train_items));
+    let train_set = AugmentedDataset::new(InMemDataset::new(train_items), augmentation.pipeline, config.seed);
+    let train_loader = match augmentation.batch {
+        None => DataLoaderBuilder::new(batcher.clone()),
+        Some(mix) => DataLoaderBuilder::new(MixingBatcher::new(batcher.clone(), mix, config.seed)),
+    }
+    .batch_size(config.batch_size)
+    .shuffle(config.seed)
+    .num_workers(config.num_workers)
+    .set_device(device.clone())
+    .build(train_set);
     let valid_loader = DataLoaderBuilder::new(batcher)
         .batch_size(config.batch_size)
         .num_workers(config.num_workers)

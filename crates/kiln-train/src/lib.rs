@@ -8,6 +8,7 @@
 //! load_image(path, &preprocessing) -> ImageItem
 //! ```
 
+pub mod augment;
 pub mod checkpoint;
 mod classification;
 pub mod data;

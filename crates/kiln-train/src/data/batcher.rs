@@ -12,6 +12,44 @@ pub struct ClassificationBatch {
     pub images: Tensor<4>,
     /// `[batch]` class indices.
     pub targets: Tensor<1, Int>,
+    /// MixUp/CutMix: the second labels and the weight of `targets`.
+    pub mix: Option<crate::augment::Mix>,
+}
+
+/// A [`ClassificationBatcher`] followed by batch-level MixUp or CutMix. Its randomness is a
+/// function of the seed and the number of batches made so far.
+#[derive(Debug)]
+pub struct MixingBatcher {
+    inner: ClassificationBatcher,
+    mix: crate::augment::BatchMix,
+    seed: u64,
+    batches: std::sync::atomic::AtomicU64,
+}
+
+impl MixingBatcher {
+    /// Mixes the batches of `inner`.
+    pub fn new(inner: ClassificationBatcher, mix: crate::augment::BatchMix, seed: u64) -> Self {
+        Self {
+            inner,
+            mix,
+            seed,
+            batches: Default::default(),
+        }
+    }
+}
+
+impl Batcher<ImageItem, ClassificationBatch> for MixingBatcher {
+    fn batch(&self, items: Vec<ImageItem>, device: &Device) -> ClassificationBatch {
+        let batch = self.inner.batch(items, device);
+        let k = self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut rng = crate::augment::Rng::for_sample(self.seed, u64::MAX, k);
+        let (images, mix) = self.mix.apply(batch.images, batch.targets.clone(), &mut rng);
+        ClassificationBatch {
+            images,
+            targets: batch.targets,
+            mix: Some(mix),
+        }
+    }
 }
 
 /// Turns [`ImageItem`]s into a [`ClassificationBatch`]: resized to the model's input size and
@@ -68,6 +106,7 @@ impl Batcher<ImageItem, ClassificationBatch> for ClassificationBatcher {
         ClassificationBatch {
             images: Tensor::from_data(TensorData::new(values, [n, c, h, w]), device),
             targets: Tensor::from_data(TensorData::new(labels, [n]), device),
+            mix: None,
         }
     }
 }

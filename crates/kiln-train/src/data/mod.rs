@@ -13,6 +13,6 @@ pub mod idx;
 mod item;
 pub mod mnist;
 
-pub use batcher::{ClassificationBatch, ClassificationBatcher};
+pub use batcher::{ClassificationBatch, ClassificationBatcher, MixingBatcher};
 pub use error::DataError;
 pub use item::{ClassificationData, ImageItem};

@@ -63,6 +63,8 @@ pub struct TrainOverrides {
     pub num_workers: Option<usize>,
     /// `--limit`: train on the first N training images only.
     pub train_limit: Option<usize>,
+    /// `--augment`: an augmentation spec.
+    pub augment: Option<String>,
 }
 
 const TRAIN_FILE: &str = "train.json";
@@ -114,6 +116,9 @@ pub fn resolve_train_config(
         if o.image_size.is_some() && o.image_size != saved.image_size {
             conflicts.push(format!("--image-size {:?} vs saved {:?}", o.image_size, saved.image_size));
         }
+        if o.augment.is_some() && o.augment != saved.fit.augment {
+            conflicts.push(format!("--augment {:?} vs saved {:?}", o.augment, saved.fit.augment));
+        }
         if o.train_limit.is_some() && o.train_limit != saved.fit.train_limit {
             conflicts.push(format!("--limit {:?} vs saved {:?}", o.train_limit, saved.fit.train_limit));
         }
@@ -163,6 +168,7 @@ pub fn resolve_train_config(
             valid_size: defaults.valid_size,
             num_workers: o.num_workers.unwrap_or(defaults.num_workers),
             train_limit: o.train_limit,
+            augment: o.augment.clone(),
         },
     })
 }
