@@ -27,7 +27,7 @@ pub struct Args {
     /// sgd (momentum 0.9), rmsprop or adam [default: adam].
     #[arg(long)]
     optimizer: Option<OptimizerKind>,
-    /// Learning-rate schedule: cosine (to 0 over the run) or constant [default: cosine].
+    /// Learning-rate schedule: constant, cosine[:warmup=E,min=LR], step:every=E[,gamma=G], multistep:E1-E2[,gamma=G], exponential:gamma=G, onecycle [default: cosine].
     #[arg(long)]
     schedule: Option<Schedule>,
     /// relu, leaky-relu, sigmoid or tanh [default: the model's].

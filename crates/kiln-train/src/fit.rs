@@ -53,7 +53,7 @@ impl Default for FitConfig {
             epochs: 5,
             batch_size: 64,
             lr: OptimizerKind::Adam.default_lr(),
-            schedule: Schedule::Cosine,
+            schedule: Schedule::default(),
             optimizer: OptimizerKind::Adam,
             seed: 42,
             valid_size: 5_000,
@@ -138,11 +138,8 @@ pub fn fit<M: ImageClassifier>(
         )));
     }
     let n_train = train_items.len();
-    let total_steps = config.epochs * n_train.div_ceil(config.batch_size);
-    let scheduler = config
-        .schedule
-        .build(config.lr, total_steps)
-        .map_err(TrainError::Config)?;
+    let steps_per_epoch = n_train.div_ceil(config.batch_size);
+    let scheduler = config.schedule.build(config.lr, config.epochs * steps_per_epoch, steps_per_epoch);
     let augmentation = match &config.augment {
         Some(spec) => crate::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?,
         None => Default::default(),

@@ -162,7 +162,7 @@ pub fn resolve_train_config(
             epochs: o.epochs.unwrap_or(defaults.epochs),
             batch_size: o.batch_size.unwrap_or(defaults.batch_size),
             lr: o.lr.unwrap_or(optimizer.default_lr()),
-            schedule: o.schedule.unwrap_or(defaults.schedule),
+            schedule: o.schedule.clone().unwrap_or(defaults.schedule),
             optimizer,
             seed: o.seed.unwrap_or(defaults.seed),
             valid_size: defaults.valid_size,
