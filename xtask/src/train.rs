@@ -7,8 +7,11 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model name (see `cargo xtask list`), e.g. lenet.
-    model: String,
+    /// Model name (see `cargo xtask list`), e.g. lenet; optional with --recipe.
+    model: Option<String>,
+    /// A TOML recipe (examples/recipes/*.toml); flags given here override its fields.
+    #[arg(long)]
+    recipe: Option<PathBuf>,
     /// Backend: flex, ndarray, cpu or wgpu (those compiled in).
     #[arg(long)]
     backend: Option<String>,
@@ -18,18 +21,40 @@ pub struct Args {
     /// Passes over the training set [default: 5].
     #[arg(long)]
     epochs: Option<usize>,
+    /// Stop after N optimizer steps (smoke runs); the model at that point is saved.
+    #[arg(long)]
+    max_steps: Option<usize>,
     /// Images per step [default: 64].
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Peak learning rate [default: 2e-3 for adam, 1e-3 for rmsprop, 0.05 for sgd].
+    /// Peak learning rate [default: 2e-3 for adam/adamw, 1e-3 for rmsprop, 0.05 for sgd].
     #[arg(long)]
     lr: Option<f64>,
-    /// sgd (momentum 0.9), rmsprop or adam [default: adam].
+    /// sgd, rmsprop, adam or adamw [default: adam].
     #[arg(long)]
     optimizer: Option<OptimizerKind>,
-    /// Learning-rate schedule: constant, cosine[:warmup=E,min=LR], step:every=E[,gamma=G], multistep:E1-E2[,gamma=G], exponential:gamma=G, onecycle [default: cosine].
+    /// Learning-rate schedule: constant, cosine[:warmup=E,min=LR], step:every=E[,gamma=G],
+    /// multistep:E1-E2[,gamma=G], exponential:gamma=G, onecycle [default: cosine].
     #[arg(long)]
     schedule: Option<Schedule>,
+    /// Momentum [default: 0.9 for SGD, 0 for RMSProp].
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Nesterov momentum (SGD).
+    #[arg(long)]
+    nesterov: bool,
+    /// Weight decay [default: 0].
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Clip gradients to this L2 norm.
+    #[arg(long)]
+    grad_clip: Option<f64>,
+    /// Label smoothing of the cross-entropy [default: 0].
+    #[arg(long)]
+    label_smoothing: Option<f64>,
+    /// Augmentation spec, e.g. "crop:28,pad=2;rotate:10;erase:0.25" (README, "Augmentation").
+    #[arg(long)]
+    augment: Option<String>,
     /// relu, leaky-relu, sigmoid or tanh [default: the model's].
     #[arg(long)]
     activation: Option<Activation>,
@@ -40,15 +65,13 @@ pub struct Args {
     /// class count keeps the backbone and starts a fresh classifier.
     #[arg(long)]
     init_from: Option<PathBuf>,
-    /// Seed of initialisation and shuffling [default: 42].
+    /// Seed of initialisation, shuffling and augmentation [default: 42].
     #[arg(long)]
     seed: Option<u64>,
-    /// Data-loader threads; 0 loads in the training thread, which keeps batch order (and results) deterministic [default: 0].
+    /// Data-loader threads; 0 loads in the training thread, which keeps batch order (and results)
+    /// deterministic [default: 0].
     #[arg(long)]
     workers: Option<usize>,
-    /// Augmentation spec, e.g. "crop:28,pad=2;rotate:10;erase:0.25" (README, "Augmentation").
-    #[arg(long)]
-    augment: Option<String>,
     /// Train on the first N training images only (quick smoke runs).
     #[arg(long)]
     limit: Option<usize>,
@@ -64,8 +87,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let overrides = TrainOverrides {
-        model: a.model,
+    let flags = TrainOverrides {
+        model: a.model.unwrap_or_default(),
         dataset: a.dataset,
         backend: a.backend,
         activation: a.activation,
@@ -76,11 +99,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         lr: a.lr,
         optimizer: a.optimizer,
         schedule: a.schedule,
+        momentum: a.momentum,
+        nesterov: a.nesterov.then_some(true),
+        weight_decay: a.weight_decay,
+        grad_clip: a.grad_clip,
+        label_smoothing: a.label_smoothing,
+        max_steps: a.max_steps,
         seed: a.seed,
         num_workers: a.workers,
         train_limit: a.limit,
         augment: a.augment,
     };
+    let overrides = match &a.recipe {
+        Some(path) => TrainOverrides::from_recipe(path)?.overridden_by(flags),
+        None => flags,
+    };
+    anyhow::ensure!(!overrides.model.is_empty(), "name a model (`cargo xtask train lenet`) or give a --recipe that does");
     // The run directory depends on the resolved model and data set; resolve once without a
     // directory to learn them, then again against the directory when resuming.
     let fresh = resolve_train_config(&overrides, std::path::Path::new(""), false)?;
@@ -91,15 +125,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     });
     let config = resolve_train_config(&overrides, &out, a.resume)?;
     kiln::device(&config.backend)?;
+    let f = &config.fit;
     println!(
-        "training {} on {} with {} (lr {}, {}, batch {}, {} epochs) on backend {} -> {}",
+        "training {} on {} with {} (lr {}, {}, batch {}, {} epochs{}) on backend {} -> {}",
         config.model,
         config.dataset,
-        config.fit.optimizer,
-        config.fit.lr,
-        config.fit.schedule,
-        config.fit.batch_size,
-        config.fit.epochs,
+        f.optimizer,
+        f.lr,
+        f.schedule,
+        f.batch_size,
+        f.epochs,
+        f.augment.as_ref().map(|a| format!(", augment {a}")).unwrap_or_default(),
         config.backend,
         out.display()
     );

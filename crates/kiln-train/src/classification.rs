@@ -19,15 +19,22 @@ use std::sync::{Arc, Mutex};
 pub struct ClassificationModel<M: ImageClassifier> {
     /// The classifier being trained.
     pub model: M,
-    /// Stops training on a non-finite loss.
+    /// Stops training on a non-finite loss (or after `--max-steps`).
     #[module(skip)]
     pub guard: LossGuard,
+    /// Label smoothing of the cross-entropy.
+    #[module(skip)]
+    pub label_smoothing: Option<f32>,
 }
 
 impl<M: ImageClassifier> ClassificationModel<M> {
     /// Wraps `model`.
     pub fn new(model: M, guard: LossGuard) -> Self {
-        Self { model, guard }
+        Self {
+            model,
+            guard,
+            label_smoothing: None,
+        }
     }
 
     /// Forward pass and cross-entropy loss.
@@ -37,7 +44,9 @@ impl<M: ImageClassifier> ClassificationModel<M> {
     /// - output logits `[batch, num_classes]`, loss `[1]`
     pub fn forward_classification(&self, batch: ClassificationBatch) -> ClassificationOutput {
         let (logits, aux) = self.model.forward_with_aux(batch.images);
-        let ce = CrossEntropyLossConfig::new().init(&logits.device());
+        let ce = CrossEntropyLossConfig::new()
+            .with_smoothing(self.label_smoothing)
+            .init(&logits.device());
         let mut loss = match batch.mix {
             // MixUp / CutMix: λ·CE(y) + (1 - λ)·CE(y_b).
             Some(mix) => {
@@ -86,7 +95,9 @@ pub struct LossGuard {
 #[derive(Default, Debug)]
 struct GuardState {
     steps: usize,
+    max_steps: Option<usize>,
     tripped: Option<(usize, f32)>,
+    reached_max: bool,
 }
 
 impl std::fmt::Debug for LossGuard {
@@ -104,6 +115,22 @@ impl LossGuard {
         }
     }
 
+    /// Also stop (successfully) once `max_steps` optimizer steps have run.
+    pub fn with_max_steps(self, max_steps: Option<usize>) -> Self {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).max_steps = max_steps;
+        self
+    }
+
+    /// Whether the run stopped because it reached its step limit.
+    pub fn reached_max_steps(&self) -> bool {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).reached_max
+    }
+
+    /// Training steps seen.
+    pub fn steps(&self) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).steps
+    }
+
     /// Checks one training loss (one read-back of a scalar per step).
     pub fn check(&self, loss: &Tensor<1>) {
         let value = loss.clone().into_scalar::<f32>();
@@ -113,6 +140,12 @@ impl LossGuard {
             state.tripped = Some((state.steps, value));
             if let Some(interrupter) = &self.interrupter {
                 interrupter.stop(Some("non-finite training loss"));
+            }
+        }
+        if state.max_steps.is_some_and(|m| state.steps >= m) && !state.reached_max {
+            state.reached_max = true;
+            if let Some(interrupter) = &self.interrupter {
+                interrupter.stop(Some("--max-steps reached"));
             }
         }
     }

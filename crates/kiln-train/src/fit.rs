@@ -1,7 +1,7 @@
 //! The fit loop: burn-train's `SupervisedTraining` with Kiln's checkpoints, guards and outputs.
 
 use crate::{
-    ClassificationModel, LossGuard, OptimizerKind, Schedule, TrainError,
+    ClassificationModel, LossGuard, OptimSettings, OptimizerKind, Schedule, TrainError,
     checkpoint::{AtomicFileCheckpointer, CHECKPOINT_DIR, latest_complete_checkpoint},
     augment::AugmentedDataset,
     data::{ClassificationBatcher, ClassificationData, MixingBatcher},
@@ -33,6 +33,15 @@ pub struct FitConfig {
     pub schedule: Schedule,
     /// The optimizer.
     pub optimizer: OptimizerKind,
+    /// Momentum, Nesterov, weight decay, gradient clipping.
+    #[serde(default)]
+    pub optim: OptimSettings,
+    /// Label smoothing of the cross-entropy (0 for none; Inception v3 used 0.1).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Stop after this many optimizer steps (smoke runs, CI); the model at that point is saved.
+    #[serde(default)]
+    pub max_steps: Option<usize>,
     /// Seeds weight initialisation and the shuffling of the training set.
     pub seed: u64,
     /// Training images held out for validation (the last ones of the training set).
@@ -55,6 +64,9 @@ impl Default for FitConfig {
             lr: OptimizerKind::Adam.default_lr(),
             schedule: Schedule::default(),
             optimizer: OptimizerKind::Adam,
+            optim: OptimSettings::default(),
+            label_smoothing: 0.0,
+            max_steps: None,
             seed: 42,
             valid_size: 5_000,
             num_workers: 0,
@@ -77,6 +89,12 @@ impl FitConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("learning rate must be positive and finite, got {}", self.lr));
         }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!("label smoothing must be in [0, 1), got {}", self.label_smoothing));
+        }
+        if self.optim.grad_clip.is_some_and(|c| c <= 0.0) || self.optim.weight_decay < 0.0 {
+            return bad("gradient clipping must be positive and weight decay non-negative".into());
+        }
         Ok(())
     }
 }
@@ -87,7 +105,7 @@ pub struct FitOutcome<M> {
     pub model: M,
     /// The epoch the run resumed after, if it resumed.
     pub resumed_from: Option<usize>,
-    /// Epochs trained by this invocation.
+    /// Epochs trained by this invocation (the last one partly, when `max_steps` stopped it).
     pub epochs_run: usize,
     /// Wall time of this invocation's training and validation passes, in seconds.
     pub seconds: f64,
@@ -178,12 +196,12 @@ pub fn fit<M: ImageClassifier>(
     if !std::io::stdout().is_terminal() {
         training = training.renderer(Box::new(crate::renderer::PlainRenderer::new()));
     }
-    let guard = LossGuard::new(training.interrupter());
-    let learner = Learner::new(
-        ClassificationModel::new(model, guard.clone()),
-        config.optimizer.build(),
-        scheduler,
-    );
+    let guard = LossGuard::new(training.interrupter()).with_max_steps(config.max_steps);
+    let mut wrapped = ClassificationModel::new(model, guard.clone());
+    if config.label_smoothing > 0.0 {
+        wrapped.label_smoothing = Some(config.label_smoothing as f32);
+    }
+    let learner = Learner::new(wrapped, config.optimizer.build(&config.optim), scheduler);
 
     let started = Instant::now();
     let result = training.launch(learner);
@@ -197,18 +215,22 @@ pub fn fit<M: ImageClassifier>(
     if let Some(error) = result.error {
         return Err(TrainError::Training(error.to_string()));
     }
-    if let Some(interruption) = result.interrupted {
+    if let Some(interruption) = result.interrupted.filter(|_| !guard.reached_max_steps()) {
         return Err(TrainError::Interrupted(
             interruption.reason.unwrap_or_else(|| "stopped".into()),
         ));
     }
     csv?;
-    let epochs_run = config.epochs - start_epoch;
+    let (epochs_run, trained) = if guard.reached_max_steps() {
+        (guard.steps().div_ceil(steps_per_epoch), guard.steps() * config.batch_size)
+    } else {
+        (config.epochs - start_epoch, (config.epochs - start_epoch) * n_train)
+    };
     Ok(FitOutcome {
         model: result.model.model,
         resumed_from,
         epochs_run,
         seconds,
-        images_per_second: (epochs_run * n_train) as f64 / seconds.max(1e-9),
+        images_per_second: trained as f64 / seconds.max(1e-9),
     })
 }

@@ -28,5 +28,5 @@ pub use error::TrainError;
 pub use evaluate::{EvalReport, evaluate};
 pub use fit::{FitConfig, FitOutcome, fit};
 pub use image_input::load_image;
-pub use optim::OptimizerKind;
-pub use schedule::Schedule;
+pub use optim::{OptimSettings, OptimizerKind};
+pub use schedule::{Schedule, StepScheduler};

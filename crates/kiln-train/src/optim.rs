@@ -1,28 +1,58 @@
-//! Optimizer choice.
+//! Optimizer choice and its settings.
 
 use burn::optim::{
-    AdamConfig, ModuleOptimizer, RmsPropConfig, SgdConfig, momentum::MomentumConfig,
+    AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig, decay::WeightDecayConfig,
+    grad_clipping::GradientClippingConfig, momentum::MomentumConfig,
 };
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 
 /// The optimizers the course uses: SGD with momentum (AlexNet, VGG, ResNet), RMSProp
-/// (Inception v3) and Adam.
+/// (Inception v3), Adam, and AdamW (decoupled weight decay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
-    /// SGD with momentum 0.9 (PyTorch's convention: no dampening).
+    /// SGD with momentum (PyTorch's convention: no dampening), optionally Nesterov.
     Sgd,
-    /// RMSProp (alpha 0.99, no momentum, eps 1e-8: PyTorch's defaults).
+    /// RMSProp (alpha 0.99, eps 1e-8: PyTorch's defaults; momentum from the settings).
     Rmsprop,
-    /// Adam (betas 0.9, 0.999; eps 1e-8).
+    /// Adam (betas 0.9, 0.999; eps 1e-8); weight decay as L2 in the gradient.
     #[default]
     Adam,
+    /// AdamW: Adam with decoupled weight decay (Loshchilov & Hutter 2019).
+    Adamw,
+}
+
+/// Settings shared by the optimizers. Defaults: the optimizer's momentum, no Nesterov, no weight
+/// decay, no clipping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OptimSettings {
+    /// Momentum: SGD's (default 0.9) or RMSProp's (default 0, PyTorch's).
+    pub momentum: Option<f64>,
+    /// Nesterov momentum (SGD).
+    pub nesterov: bool,
+    /// L2 penalty (SGD, RMSProp, Adam) or decoupled decay (AdamW). Applied to every parameter:
+    /// Burn's optimizers have no per-parameter exclusion of norm and bias weights.
+    pub weight_decay: f64,
+    /// Clip the gradient to this L2 norm.
+    pub grad_clip: Option<f64>,
+}
+
+impl Default for OptimSettings {
+    fn default() -> Self {
+        Self {
+            momentum: None,
+            nesterov: false,
+            weight_decay: 0.0,
+            grad_clip: None,
+        }
+    }
 }
 
 impl OptimizerKind {
     /// Every optimizer.
-    pub const ALL: [OptimizerKind; 3] = [Self::Sgd, Self::Rmsprop, Self::Adam];
+    pub const ALL: [OptimizerKind; 4] = [Self::Sgd, Self::Rmsprop, Self::Adam, Self::Adamw];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -30,6 +60,7 @@ impl OptimizerKind {
             Self::Sgd => "sgd",
             Self::Rmsprop => "rmsprop",
             Self::Adam => "adam",
+            Self::Adamw => "adamw",
         }
     }
 
@@ -38,22 +69,42 @@ impl OptimizerKind {
         match self {
             Self::Sgd => 0.05,
             Self::Rmsprop => 1e-3,
-            Self::Adam => 2e-3,
+            Self::Adam | Self::Adamw => 2e-3,
         }
     }
 
     /// Builds the optimizer.
-    pub fn build(self) -> ModuleOptimizer {
+    pub fn build(self, s: &OptimSettings) -> ModuleOptimizer {
+        let decay = (s.weight_decay > 0.0).then(|| WeightDecayConfig::new(s.weight_decay as f32));
+        let clip = s.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32));
         match self {
             Self::Sgd => SgdConfig::new()
-                .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
+                .with_momentum(Some(
+                    MomentumConfig::new()
+                        .with_momentum(s.momentum.unwrap_or(0.9))
+                        .with_dampening(0.0)
+                        .with_nesterov(s.nesterov),
+                ))
+                .with_weight_decay(decay)
+                .with_gradient_clipping(clip)
                 .init(),
             Self::Rmsprop => RmsPropConfig::new()
                 .with_alpha(0.99)
-                .with_momentum(0.0)
+                .with_momentum(s.momentum.unwrap_or(0.0) as f32)
                 .with_epsilon(1e-8)
+                .with_weight_decay(decay)
+                .with_grad_clipping(clip)
                 .init(),
-            Self::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
+            Self::Adam => AdamConfig::new()
+                .with_epsilon(1e-8)
+                .with_weight_decay(decay)
+                .with_grad_clipping(clip)
+                .init(),
+            Self::Adamw => AdamWConfig::new()
+                .with_epsilon(1e-8)
+                .with_weight_decay(s.weight_decay as f32)
+                .with_grad_clipping(clip)
+                .init(),
         }
     }
 }
@@ -70,6 +121,6 @@ impl FromStr for OptimizerKind {
         Self::ALL
             .into_iter()
             .find(|o| o.name() == s)
-            .ok_or_else(|| format!("unknown optimizer `{s}`; expected sgd, rmsprop or adam"))
+            .ok_or_else(|| format!("unknown optimizer `{s}`; expected sgd, rmsprop, adam or adamw"))
     }
 }

@@ -32,8 +32,40 @@ pub struct TrainConfig {
     pub fit: FitConfig,
 }
 
-/// Command-line values; `None` means "not given".
-#[derive(Clone, Debug, Default)]
+impl TrainConfig {
+    /// This configuration as a recipe (every field given).
+    pub fn as_recipe(&self) -> TrainOverrides {
+        let f = &self.fit;
+        TrainOverrides {
+            model: self.model.clone(),
+            dataset: Some(self.dataset.clone()),
+            backend: Some(self.backend.clone()),
+            activation: self.activation,
+            image_size: self.image_size,
+            init_from: self.init_from.clone(),
+            epochs: Some(f.epochs),
+            batch_size: Some(f.batch_size),
+            lr: Some(f.lr),
+            optimizer: Some(f.optimizer),
+            schedule: Some(f.schedule.clone()),
+            momentum: f.optim.momentum,
+            nesterov: Some(f.optim.nesterov),
+            weight_decay: Some(f.optim.weight_decay),
+            grad_clip: f.optim.grad_clip,
+            label_smoothing: Some(f.label_smoothing),
+            max_steps: f.max_steps,
+            seed: Some(f.seed),
+            num_workers: Some(f.num_workers),
+            train_limit: f.train_limit,
+            augment: f.augment.clone(),
+        }
+    }
+}
+
+/// Command-line values or a recipe's fields; `None` means "not given". A recipe (TOML, the same
+/// names as the flags with `_` for `-`) is read into this type, and flags override it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainOverrides {
     /// Model name.
     pub model: String,
@@ -55,8 +87,21 @@ pub struct TrainOverrides {
     pub lr: Option<f64>,
     /// `--optimizer`.
     pub optimizer: Option<OptimizerKind>,
-    /// `--schedule`.
+    /// `--schedule`, as its text spec.
+    #[serde(with = "schedule_text")]
     pub schedule: Option<Schedule>,
+    /// `--momentum`.
+    pub momentum: Option<f64>,
+    /// `--nesterov`.
+    pub nesterov: Option<bool>,
+    /// `--weight-decay`.
+    pub weight_decay: Option<f64>,
+    /// `--grad-clip`.
+    pub grad_clip: Option<f64>,
+    /// `--label-smoothing`.
+    pub label_smoothing: Option<f64>,
+    /// `--max-steps`.
+    pub max_steps: Option<usize>,
     /// `--seed`.
     pub seed: Option<u64>,
     /// `--workers`.
@@ -65,6 +110,44 @@ pub struct TrainOverrides {
     pub train_limit: Option<usize>,
     /// `--augment`: an augmentation spec.
     pub augment: Option<String>,
+}
+
+mod schedule_text {
+    use kiln_train::Schedule;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(s: &Option<Schedule>, ser: S) -> Result<S::Ok, S::Error> {
+        match s {
+            Some(s) => ser.serialize_str(&s.to_string()),
+            None => ser.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Schedule>, D::Error> {
+        Option::<String>::deserialize(de)?
+            .map(|s| s.parse::<Schedule>().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+impl TrainOverrides {
+    /// Reads a recipe (TOML). Unknown fields are errors, so a typo is not silently ignored.
+    pub fn from_recipe(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        toml::from_str(&text).map_err(|e| TrainError::Config(format!("recipe {}: {e}", path.display())))
+    }
+
+    /// `self` with every field that `flags` gives replaced by the flag's value.
+    pub fn overridden_by(self, flags: TrainOverrides) -> TrainOverrides {
+        macro_rules! pick {
+            ($($f:ident),*) => { TrainOverrides { $($f: flags.$f.or(self.$f),)* model: if flags.model.is_empty() { self.model } else { flags.model } } };
+        }
+        pick!(dataset, backend, activation, image_size, init_from, epochs, batch_size, lr, optimizer, schedule, momentum,
+              nesterov, weight_decay, grad_clip, label_smoothing, max_steps, seed, num_workers, train_limit, augment)
+    }
 }
 
 const TRAIN_FILE: &str = "train.json";
@@ -143,6 +226,7 @@ pub fn resolve_train_config(
         if let Some(w) = o.num_workers {
             saved.fit.num_workers = w;
         }
+        saved.fit.max_steps = o.max_steps.or(saved.fit.max_steps);
         return Ok(saved);
     }
     let arch = crate::lookup(&o.model)
@@ -169,6 +253,14 @@ pub fn resolve_train_config(
             num_workers: o.num_workers.unwrap_or(defaults.num_workers),
             train_limit: o.train_limit,
             augment: o.augment.clone(),
+            optim: kiln_train::OptimSettings {
+                momentum: o.momentum,
+                nesterov: o.nesterov.unwrap_or(false),
+                weight_decay: o.weight_decay.unwrap_or(0.0),
+                grad_clip: o.grad_clip,
+            },
+            label_smoothing: o.label_smoothing.unwrap_or(0.0),
+            max_steps: o.max_steps,
         },
     })
 }
@@ -232,6 +324,11 @@ pub fn train(
     let json = serde_json::to_string_pretty(config).expect("a train config serialises");
     let path = out.join(TRAIN_FILE);
     write_atomic(&path, json.as_bytes()).map_err(|e| TrainError::Io { path, source: e })?;
+    // The resolved recipe, in the format `--recipe` reads.
+    if let Ok(toml) = toml::to_string(&config.as_recipe()) {
+        let path = out.join("recipe.toml");
+        write_atomic(&path, toml.as_bytes()).map_err(|e| TrainError::Io { path, source: e })?;
+    }
 
     let outcome = fit(model, &data, &config.fit, out, &device, resume)?;
     let card = ModelCard {

@@ -212,3 +212,75 @@ fn atomic_checkpointer_leaves_no_temporary_files() {
     let (a, b) = (model.forward_logits(x.clone()), restored.forward_logits(x));
     assert!(a.equal(b).all().into_scalar::<bool>());
 }
+
+/// Every shipped recipe parses and resolves; flags override recipe fields; unknown fields are
+/// errors.
+#[test]
+fn recipes_parse_and_flags_override_them() {
+    use kiln::tasks::{TrainOverrides, resolve_train_config};
+    let dir = super::common::root().join("examples/recipes");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let recipe = TrainOverrides::from_recipe(&path).unwrap();
+            let config = resolve_train_config(&recipe, std::path::Path::new(""), false).unwrap();
+            assert_eq!(config.model, recipe.model, "{}", path.display());
+            count += 1;
+        }
+    }
+    assert!(count >= 2);
+    let recipe = TrainOverrides::from_recipe(&dir.join("lenet5-mnist.toml")).unwrap();
+    let flags = TrainOverrides {
+        epochs: Some(1),
+        ..TrainOverrides::default()
+    };
+    let merged = recipe.clone().overridden_by(flags);
+    assert_eq!((merged.epochs, merged.model.as_str(), merged.augment.clone()), (Some(1), "lenet5", recipe.augment));
+
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), "model = \"lenet5\"\nepochz = 3\n").unwrap();
+    let msg = TrainOverrides::from_recipe(bad.path()).unwrap_err().to_string();
+    assert!(msg.contains("epochz"), "{msg}");
+}
+
+/// Two runs with the same seed write identical metrics (augmentation included); `max_steps`
+/// stops a run early and still saves its model.
+#[test]
+fn same_seed_same_metrics_and_max_steps() {
+    let config = TrainConfig {
+        model: "lenet5".into(),
+        dataset: "mnist".into(),
+        backend: "flex".into(),
+        activation: None,
+        image_size: None,
+        init_from: None,
+        fit: FitConfig {
+            epochs: 2,
+            train_limit: Some(1_000),
+            valid_size: 500,
+            augment: Some("crop:28,pad=2;rotate:10".into()),
+            ..FitConfig::default()
+        },
+    };
+    let csv = |c: &TrainConfig| {
+        let run = tempfile::tempdir().unwrap();
+        train(c, &super::common::data_roots(), run.path(), false).unwrap();
+        std::fs::read_to_string(run.path().join("metrics.csv")).unwrap()
+    };
+    let (a, b) = (csv(&config), csv(&config));
+    assert_eq!(a, b);
+    assert_eq!(a.lines().count(), 3, "{a}");
+
+    let short = TrainConfig {
+        fit: FitConfig {
+            max_steps: Some(5),
+            ..config.fit.clone()
+        },
+        ..config
+    };
+    let run = tempfile::tempdir().unwrap();
+    let report = train(&short, &super::common::data_roots(), run.path(), false).unwrap();
+    assert_eq!(report.epochs_run, 1, "5 steps of 16 in the first epoch");
+    assert!(run.path().join("model.bpk").is_file());
+}
