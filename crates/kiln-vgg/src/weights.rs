@@ -42,15 +42,16 @@ mod tests {
 
     #[test]
     fn vgg11_bn_positions() {
-        // torchvision vgg11_bn: 0 conv, 1 bn, 2 relu, 3 pool, 4 conv, 5 bn, 6 relu, 7 pool, 8 conv ...
+        // torchvision vgg11_bn: 0 conv, 1 bn, 2 relu, 3 pool, 4 conv, 5 bn, 6 relu, 7 pool, 8 conv,
+        // 11 conv, 14 pool, 15 conv, 18 conv, 21 pool, 22 conv, 25 conv (the eighth), 26 its bn.
         let r = key_rules(11, true);
         assert_eq!(apply(&r, "features.0.weight"), "features.0.weight");
         assert_eq!(apply(&r, "features.1.running_mean"), "bn.0.running_mean");
         assert_eq!(apply(&r, "features.4.bias"), "features.1.bias");
         assert_eq!(apply(&r, "features.5.weight"), "bn.1.weight");
         assert_eq!(apply(&r, "features.8.weight"), "features.2.weight");
-        assert_eq!(apply(&r, "features.26.weight"), "features.7.weight");
-        assert_eq!(apply(&r, "features.27.running_var"), "bn.7.running_var");
+        assert_eq!(apply(&r, "features.25.weight"), "features.7.weight");
+        assert_eq!(apply(&r, "features.26.running_var"), "bn.7.running_var");
         assert_eq!(apply(&r, "classifier.6.weight"), "classifier.6.weight");
         assert!(key_rules(16, false).remap.is_empty());
     }

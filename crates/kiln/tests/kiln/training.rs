@@ -93,24 +93,29 @@ fn non_finite_loss_stops_training_without_a_checkpoint() {
     assert_eq!(latest_complete_checkpoint(run.path()), None);
 }
 
-/// The task API end to end: train (saving a model directory), evaluate, and predict real PNG
-/// digits, both MNIST-style (light on dark) and scan-style (dark ink on white, 84×84).
-#[test]
-fn train_then_eval_and_predict_real_png_digits() {
-    let run = tempfile::tempdir().unwrap();
-    let config = TrainConfig {
+/// LeNet-5 on the shipped MNIST, on flex.
+fn lenet_on_mnist(fit: FitConfig) -> TrainConfig {
+    TrainConfig {
         model: "lenet5".into(),
         dataset: "mnist".into(),
         backend: "flex".into(),
         activation: None,
         image_size: None,
         init_from: None,
-        fit: FitConfig {
-            epochs: 1,
-            train_limit: Some(10_000),
-            ..FitConfig::default()
-        },
-    };
+        fit,
+    }
+}
+
+/// The task API end to end: train (saving a model directory), evaluate, and predict real PNG
+/// digits, both MNIST-style (light on dark) and scan-style (dark ink on white, 84×84).
+#[test]
+fn train_then_eval_and_predict_real_png_digits() {
+    let run = tempfile::tempdir().unwrap();
+    let config = lenet_on_mnist(FitConfig {
+        epochs: 1,
+        train_limit: Some(10_000),
+        ..FitConfig::default()
+    });
     let report = train(&config, &super::common::data_roots(), run.path(), false).unwrap();
     assert_eq!(report.test.total, 10_000);
     assert!(report.test.accuracy > 0.9, "test accuracy {}", report.test.accuracy);
@@ -248,21 +253,13 @@ fn recipes_parse_and_flags_override_them() {
 /// stops a run early and still saves its model.
 #[test]
 fn same_seed_same_metrics_and_max_steps() {
-    let config = TrainConfig {
-        model: "lenet5".into(),
-        dataset: "mnist".into(),
-        backend: "flex".into(),
-        activation: None,
-        image_size: None,
-        init_from: None,
-        fit: FitConfig {
-            epochs: 2,
-            train_limit: Some(1_000),
-            valid_size: 500,
-            augment: Some("crop:28,pad=2;rotate:10".into()),
-            ..FitConfig::default()
-        },
-    };
+    let config = lenet_on_mnist(FitConfig {
+        epochs: 2,
+        train_limit: Some(1_000),
+        valid_size: 500,
+        augment: Some("crop:28,pad=2;rotate:10".into()),
+        ..FitConfig::default()
+    });
     let csv = |c: &TrainConfig| {
         let run = tempfile::tempdir().unwrap();
         train(c, &super::common::data_roots(), run.path(), false).unwrap();
