@@ -12,7 +12,7 @@ use burn::{
     tensor::Device,
     train::{
         Learner, SupervisedTraining,
-        metric::{AccuracyMetric, LearningRateMetric, LossMetric},
+        metric::{AccuracyMetric, LearningRateMetric, LossMetric, TopKAccuracyMetric},
     },
 };
 use kiln_core::ImageClassifier;
@@ -190,6 +190,10 @@ pub fn fit<M: ImageClassifier>(
         )
         .num_epochs(config.epochs)
         .summary();
+    if data.classes.len() > 5 {
+        // Top-5 accuracy, the ImageNet convention, where it means something.
+        training = training.metrics((TopKAccuracyMetric::new(5),));
+    }
     if let Some(epoch) = resumed_from {
         training = training.checkpoint(epoch);
     }

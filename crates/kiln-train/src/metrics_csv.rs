@@ -39,8 +39,19 @@ fn epoch_value(log: &str) -> Option<f64> {
     (count > 0).then(|| sum / count as f64)
 }
 
+/// `{split}_{metric}` in snake case; burn-train's "Top-K Accuracy @ TopK(5)" becomes
+/// `top5_accuracy`.
 fn column_name(split: &str, metric: &str) -> String {
-    format!("{split}_{}", metric.trim().to_lowercase().replace([' ', '-'], "_"))
+    let lower = metric.trim().to_lowercase();
+    let name = match lower.strip_prefix("top-k accuracy @ topk(").and_then(|r| r.strip_suffix(')')) {
+        Some(k) => format!("top{k}_accuracy"),
+        None => lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("_"),
+    };
+    format!("{split}_{name}")
 }
 
 /// Epoch → column → value, from the logs under `run_dir`.
@@ -113,6 +124,12 @@ mod tests {
         assert_eq!(epoch_value("1,10\n3,30\n"), Some(2.5));
         assert_eq!(epoch_value("1,10\n3,30\n2.25,final\n"), Some(2.25));
         assert_eq!(epoch_value(""), None);
+    }
+
+    #[test]
+    fn column_names_are_snake_case() {
+        assert_eq!(column_name("valid", "Top-K Accuracy @ TopK(5)"), "valid_top5_accuracy");
+        assert_eq!(column_name("train", "Learning Rate"), "train_learning_rate");
     }
 
     #[test]
