@@ -15,7 +15,7 @@ pub struct Args {
     /// Backend: flex, ndarray, cpu or wgpu (those compiled in).
     #[arg(long)]
     backend: Option<String>,
-    /// Data set: mnist or fashion-mnist.
+    /// Data set: mnist, fashion-mnist, cifar10 or cifar100 (CIFAR: the official binary files, extracted into data/).
     #[arg(long)]
     dataset: Option<String>,
     /// Passes over the training set [default: 5].

@@ -8,6 +8,7 @@
 
 mod batcher;
 mod error;
+pub mod cifar;
 pub mod fetch;
 pub mod idx;
 mod item;

@@ -2,17 +2,36 @@ use kiln_train::{
     TrainError,
     data::{
         ClassificationData, DataError,
+        cifar::{self, CifarKind},
         mnist::{self, MnistKind},
     },
 };
 use std::path::PathBuf;
 
 /// The data sets `train` and `eval` can load by name.
-pub const DATASETS: [&str; 2] = ["mnist", "fashion-mnist"];
+pub const DATASETS: [&str; 4] = ["mnist", "fashion-mnist", "cifar10", "cifar100"];
+
+/// Directory names of the CIFAR archives as extracted (`cifar-10-binary.tar.gz`).
+const CIFAR_DIRS: [(&str, &str); 2] = [("cifar10", "cifar-10-batches-bin"), ("cifar100", "cifar-100-binary")];
 
 /// Loads a data set by name, from the first of `roots` that has a `{name}/` directory
 /// (`datasets/mnist` ships with Kiln; `cargo xtask data fashion-mnist` fills `data/fashion-mnist`).
 pub fn load_dataset(name: &str, roots: &[PathBuf]) -> Result<ClassificationData, TrainError> {
+    if let Some((short, folder)) = CIFAR_DIRS.iter().find(|(n, _)| *n == name) {
+        let tried: Vec<PathBuf> = roots.iter().flat_map(|r| [r.join(short), r.join(folder)]).collect();
+        let kind = if *short == "cifar10" { CifarKind::Cifar10 } else { CifarKind::Cifar100 };
+        return match tried.iter().find(|d| d.is_dir()) {
+            Some(dir) => Ok(cifar::load(dir, kind)?),
+            None => Err(DataError::NotFound {
+                what: format!("data set `{short}`"),
+                tried,
+                hint: "; CIFAR is not available from the package registries these machines reach: \
+                       extract the official binary archive into data/ (or pass --data-dir)"
+                    .into(),
+            }
+            .into()),
+        };
+    }
     let kind = MnistKind::from_name(name).ok_or_else(|| {
         TrainError::Config(format!(
             "unknown data set `{name}`; known data sets: {}",
