@@ -46,13 +46,7 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
         let path = self.path_for_epoch(epoch);
         let tmp = crate::fsutil::temp_path(&path);
         record.save(tmp.clone())?;
-        let synced = std::fs::File::open(&tmp).and_then(|f| f.sync_all());
-        synced
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                CheckpointerError::IOError(e)
-            })
+        crate::fsutil::commit(&tmp, &path).map_err(CheckpointerError::IOError)
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {

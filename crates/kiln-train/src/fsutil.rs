@@ -13,6 +13,18 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Makes a file written at [`temp_path`]`(path)` durable and moves it over `path` in one step
+/// (flush to disk, then rename); the temporary file is removed on failure.
+pub fn commit(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let result = std::fs::File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .and_then(|_| std::fs::rename(tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk,
 /// then renamed over `path`. A reader sees either the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -20,14 +32,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = temp_path(path);
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
+    if let Err(e) = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes)) {
         let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    result
+    commit(&tmp, path)
 }

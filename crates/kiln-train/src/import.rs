@@ -219,7 +219,7 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
     let prefix = options.key_prefix.clone().or_else(|| common_prefix(&keys));
     let mut remap: Vec<(String, String)> = Vec::new();
     if let Some(p) = &prefix {
-        remap.push((format!("^{}", regex_escape(p)), String::new()));
+        remap.push((format!("^{}", regex::escape(p)), String::new()));
     }
     remap.extend(rules.remap.iter().cloned());
 
@@ -320,16 +320,4 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
             top_level_key: options.top_level_key.clone(),
         },
     ))
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if "\\.+*?()|[]{}^$".contains(c) {
-                vec!['\\', c]
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }

@@ -46,7 +46,7 @@ pub fn save(dir: &Path, model: Model, card: &ModelCard) -> Result<(), TrainError
         path: weights.clone(),
         reason: format!("cannot write weights: {e}"),
     })?;
-    std::fs::rename(&tmp, &weights).map_err(|e| io(&weights, e))?;
+    kiln_train::fsutil::commit(&tmp, &weights).map_err(|e| io(&weights, e))?;
     let json = serde_json::to_string_pretty(card).expect("a model card serialises");
     let path = dir.join(CARD_FILE);
     write_atomic(&path, json.as_bytes()).map_err(|e| io(&path, e))

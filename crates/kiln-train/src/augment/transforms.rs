@@ -72,6 +72,17 @@ fn crop_resize(s: Sample, x0: f32, y0: f32, cw: f32, ch: f32, out_h: usize, out_
     })
 }
 
+/// Draws a box of random area (`scale` of `h × w`) and log-uniform aspect ratio (`ratio`,
+/// width / height) that `fits(width, height)`, trying 10 times as torchvision does.
+fn random_box(rng: &mut Rng, h: f32, w: f32, scale: (f32, f32), ratio: (f32, f32), fits: impl Fn(f32, f32) -> bool) -> Option<(f32, f32)> {
+    (0..10).find_map(|_| {
+        let area = h * w * rng.range(scale.0, scale.1);
+        let aspect = rng.range(ratio.0.ln(), ratio.1.ln()).exp();
+        let (bw, bh) = ((area * aspect).sqrt(), (area / aspect).sqrt());
+        fits(bw, bh).then_some((bw, bh))
+    })
+}
+
 /// torchvision's `RandomResizedCrop`: a window of random area (`scale` of the image) and aspect
 /// ratio (log-uniform in `ratio`), resized to `size`×`size`.
 #[derive(Clone, Debug)]
@@ -87,16 +98,12 @@ pub struct RandomResizedCrop {
 impl Transform for RandomResizedCrop {
     fn apply(&self, s: Sample, rng: &mut Rng) -> Sample {
         let (h, w) = (s.image.height as f32, s.image.width as f32);
-        for _ in 0..10 {
-            let area = h * w * rng.range(self.scale.0, self.scale.1);
-            let aspect = rng.range(self.ratio.0.ln(), self.ratio.1.ln()).exp();
-            let cw = (area * aspect).sqrt().round();
-            let ch = (area / aspect).sqrt().round();
-            if cw >= 1.0 && ch >= 1.0 && cw <= w && ch <= h {
-                let x0 = rng.below((w - cw) as usize + 1) as f32;
-                let y0 = rng.below((h - ch) as usize + 1) as f32;
-                return crop_resize(s, x0, y0, cw, ch, self.size, self.size);
-            }
+        let fits = |bw: f32, bh: f32| (1.0..=w).contains(&bw.round()) && (1.0..=h).contains(&bh.round());
+        if let Some((bw, bh)) = random_box(rng, h, w, self.scale, self.ratio, fits) {
+            let (cw, ch) = (bw.round(), bh.round());
+            let x0 = rng.below((w - cw) as usize + 1) as f32;
+            let y0 = rng.below((h - ch) as usize + 1) as f32;
+            return crop_resize(s, x0, y0, cw, ch, self.size, self.size);
         }
         // Fallback (as torchvision): the central crop of the whole image.
         let side = h.min(w);
@@ -233,8 +240,7 @@ impl Transform for ColorJitter {
     fn apply(&self, mut s: Sample, rng: &mut Rng) -> Sample {
         let plane = s.image.height * s.image.width;
         let rgb = s.image.channels == 3;
-        let px: Vec<f32> = s.image.pixels.iter().map(|&v| v as f32).collect();
-        let mut px = px;
+        let mut px: Vec<f32> = s.image.pixels.iter().map(|&v| v as f32).collect();
         let b = rng.range(1.0 - self.brightness, 1.0 + self.brightness);
         px.iter_mut().for_each(|v| *v = (*v * b).clamp(0.0, 255.0));
         let c = rng.range(1.0 - self.contrast, 1.0 + self.contrast);
@@ -319,23 +325,19 @@ impl Transform for RandomErasing {
             return s;
         }
         let (h, w) = (s.image.height, s.image.width);
-        for _ in 0..10 {
-            let area = (h * w) as f32 * rng.range(self.scale.0, self.scale.1);
-            let aspect = rng.range(self.ratio.0.ln(), self.ratio.1.ln()).exp();
-            let (eh, ew) = ((area / aspect).sqrt() as usize, (area * aspect).sqrt() as usize);
-            if eh == 0 || ew == 0 || eh >= h || ew >= w {
-                continue;
-            }
-            let (y0, x0) = (rng.below(h - eh + 1), rng.below(w - ew + 1));
-            let plane = h * w;
-            for c in 0..s.image.channels {
-                for y in y0..y0 + eh {
-                    for x in x0..x0 + ew {
-                        s.image.pixels[c * plane + y * w + x] = (rng.next_u64() & 0xff) as u8;
-                    }
+        let fits = |bw: f32, bh: f32| (1..w).contains(&(bw as usize)) && (1..h).contains(&(bh as usize));
+        let Some((bw, bh)) = random_box(rng, h as f32, w as f32, self.scale, self.ratio, fits) else {
+            return s;
+        };
+        let (eh, ew) = (bh as usize, bw as usize);
+        let (y0, x0) = (rng.below(h - eh + 1), rng.below(w - ew + 1));
+        let plane = h * w;
+        for c in 0..s.image.channels {
+            for y in y0..y0 + eh {
+                for x in x0..x0 + ew {
+                    s.image.pixels[c * plane + y * w + x] = (rng.next_u64() & 0xff) as u8;
                 }
             }
-            return s;
         }
         s
     }
