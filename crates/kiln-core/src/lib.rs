@@ -7,6 +7,8 @@
 //! - [`backend`]: the `--backend` name of every binary mapped to a Burn [`Device`](burn::tensor::Device).
 //! - [`ImageClassifier`]: what the trainer, the evaluator and the predictor need from a model.
 //! - [`Backbone`]: the feature contract (stages, their channels and reductions, head swap).
+//! - [`Encoder`]: what dense heads consume: any backbone ([`BackboneEncoder`]) or the small
+//!   [`SmallEncoder`], which also returns its max-pool indices for unpooling.
 //! - [`summary`] and [`trace`]: per-layer output shapes, parameters, multiply-accumulates and
 //!   receptive fields, read from a real forward pass.
 
@@ -15,6 +17,7 @@ pub mod backend;
 mod backbone;
 mod classifier;
 mod conv_block;
+mod encoder;
 mod init;
 mod params;
 pub mod summary;
@@ -26,6 +29,7 @@ pub use backbone::{Backbone, FeatureInfo};
 pub use backend::{BackendError, DEFAULT_BACKEND, compiled_backends, device};
 pub use classifier::{ImageClassifier, Preprocessing};
 pub use conv_block::{ConvBnAct, ConvBnActConfig};
+pub use encoder::{BackboneEncoder, Encoded, Encoder, SmallEncoder, SmallEncoderConfig};
 pub use init::Init;
 pub use params::count_params;
 pub use weights::KeyRules;
