@@ -3,6 +3,7 @@
 
 mod bench;
 mod data;
+mod dense;
 mod eval;
 mod import;
 mod list;

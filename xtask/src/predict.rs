@@ -17,9 +17,14 @@ pub struct Args {
     /// A checkpoint (.pth or .safetensors) to predict with directly.
     #[arg(long, requires = "arch")]
     weights: Option<PathBuf>,
-    /// Image files (PNG or JPEG).
-    #[arg(required = true)]
+    /// Image files (PNG or JPEG); a dense model without images predicts on generated test canvases.
     images: Vec<PathBuf>,
+    /// Dense models: how many generated test canvases to draw when no images are given.
+    #[arg(long, default_value_t = 8)]
+    count: usize,
+    /// Dense models: the folder pictures are written to [default: MODEL/pictures].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Shorter side resized to this before the crop [default: torchvision's, 256; 342 for Inception].
     #[arg(long)]
     resize: Option<usize>,
@@ -68,6 +73,10 @@ fn preprocessing(a: &Args, arch: &str) -> anyhow::Result<Preprocessing> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(dir) = a.model.as_ref().filter(|d| kiln::dense::is_dense_dir(d)) {
+        return crate::dense::predict(dir, &a.images, a.count, a.out.clone(), &a.backend);
+    }
+    anyhow::ensure!(!a.images.is_empty(), "name at least one image to classify");
     let predictions = match (&a.model, &a.arch, &a.weights) {
         (Some(dir), _, _) => predict(dir, &a.images, a.top, &a.backend)?,
         (None, Some(arch), Some(weights)) => {

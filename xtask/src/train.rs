@@ -84,9 +84,45 @@ pub struct Args {
     /// Extra directory searched first for data sets.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Dense tasks: the encoder, `small` or a registry name (resnet18, vgg11_bn, ...) [default: small].
+    #[arg(long)]
+    backbone: Option<String>,
+    /// Segmentation: nearest, unpool or transposed [default: segnet unpool, unet transposed, fcn nearest].
+    #[arg(long)]
+    upsample: Option<kiln::segmentation::Upsample>,
+    /// Dense tasks: generated training canvases [default: 12000].
+    #[arg(long)]
+    samples: Option<usize>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(task) = a.model.as_deref().and_then(kiln::dense::DenseTask::from_name) {
+        return crate::dense::train(crate::dense::DenseFlags {
+            task,
+            backbone: a.backbone,
+            upsample: a.upsample,
+            dataset: a.dataset,
+            samples: a.samples,
+            backend: a.backend,
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            lr: a.lr,
+            optimizer: a.optimizer,
+            schedule: a.schedule,
+            weight_decay: a.weight_decay,
+            augment: a.augment,
+            image_size: a.image_size,
+            seed: a.seed,
+            max_steps: a.max_steps,
+            out: a.out,
+            data_dir: a.data_dir,
+        });
+    }
+    anyhow::ensure!(
+        a.backbone.is_none() && a.upsample.is_none() && a.samples.is_none(),
+        "--backbone, --upsample and --samples are for dense tasks ({})",
+        kiln::dense::DenseTask::NAMES.join(", ")
+    );
     let flags = TrainOverrides {
         model: a.model.unwrap_or_default(),
         dataset: a.dataset,

@@ -12,6 +12,7 @@ pub mod augment;
 pub mod checkpoint;
 mod classification;
 pub mod data;
+pub mod dense;
 mod error;
 mod evaluate;
 mod fit;

@@ -15,6 +15,7 @@
 //! The tasks behind `cargo xtask` (train, eval, predict) live in [`tasks`], so that Rust code gets
 //! the same behaviour as the command line.
 
+pub mod dense;
 mod model;
 pub mod model_dir;
 mod registry;
@@ -27,6 +28,8 @@ pub use kiln_inception as inception;
 pub use kiln_resnet as resnet;
 pub use kiln_vgg as vgg;
 pub use kiln_lenet as lenet;
+pub use kiln_localization as localization;
+pub use kiln_segmentation as segmentation;
 pub use kiln_train as train;
 pub use model::Model;
 pub use registry::{BuildOptions, Family, ModelInfo, ModelSpec, RegistryError, build, build_spec, list_models, lookup};

@@ -4,12 +4,16 @@
 //! - [`mnist`]: MNIST-style data sets from a directory of IDX files.
 //! - [`ImageItem`] and [`ClassificationBatcher`]: one labelled image, and batches of them as
 //!   normalised tensors.
+//! - [`canvas`]: segmentation and localization tasks generated from MNIST-style digits.
+//! - [`formats`]: image + PNG mask folders, Pascal VOC XML boxes, COCO JSON.
 //! - [`fetch`]: obtaining data that a package registry ships, with its checksum checked.
 
 mod batcher;
 mod error;
+pub mod canvas;
 pub mod cifar;
 pub mod fetch;
+pub mod formats;
 pub mod idx;
 mod item;
 pub mod mnist;

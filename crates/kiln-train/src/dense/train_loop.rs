@@ -1,0 +1,243 @@
+//! A plain training loop for dense tasks: Burn's optimizers and Kiln's schedules, a loss and an
+//! evaluation given as closures, an atomic checkpoint of the model after every epoch, a
+//! per-epoch `metrics.csv`, and a stop with a clear error on a non-finite loss.
+
+use super::{AugmentedSamples, DenseBatch, DenseBatcher};
+use crate::{OptimSettings, OptimizerKind, Schedule, TrainError, augment::Sample, fsutil};
+use burn::{
+    data::dataloader::DataLoaderBuilder,
+    module::Module,
+    optim::GradientsParams,
+    tensor::{Device, Tensor},
+};
+use kiln_core::Preprocessing;
+use serde::{Deserialize, Serialize};
+use std::{path::Path, time::Instant};
+
+/// Hyper-parameters of a dense run (saved as `train.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DenseFitConfig {
+    /// Passes over the training samples.
+    pub epochs: usize,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Optimizer settings.
+    pub optim: OptimSettings,
+    /// Seeds shuffling and augmentation.
+    pub seed: u64,
+    /// Stop after this many steps.
+    pub max_steps: Option<usize>,
+    /// Augmentation spec applied jointly to image, mask and boxes (see [`crate::augment`]).
+    pub augment: Option<String>,
+}
+
+impl Default for DenseFitConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 6,
+            batch_size: 32,
+            lr: 2e-3,
+            schedule: Schedule::default(),
+            optimizer: OptimizerKind::Adam,
+            optim: OptimSettings::default(),
+            seed: 42,
+            max_steps: None,
+            augment: None,
+        }
+    }
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochReport {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Learning rate at the epoch's last step.
+    pub lr: f64,
+    /// Training samples per second (the training pass only).
+    pub train_images_per_second: f64,
+    /// Validation metrics, named.
+    pub valid: Vec<(String, f64)>,
+}
+
+/// A finished dense run.
+pub struct DenseOutcome<M> {
+    /// The trained model (training mode; call `.valid()` for inference).
+    pub model: M,
+    /// One report per epoch run.
+    pub epochs: Vec<EpochReport>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+fn write_csv(run_dir: &Path, epochs: &[EpochReport]) -> Result<(), TrainError> {
+    let mut csv = String::from("epoch,train_loss,learning_rate,train_images_per_second");
+    if let Some(first) = epochs.first() {
+        for (name, _) in &first.valid {
+            csv.push_str(&format!(",valid_{name}"));
+        }
+    }
+    csv.push('\n');
+    for e in epochs {
+        csv.push_str(&format!("{},{:.6},{:.6e},{:.1}", e.epoch, e.train_loss, e.lr, e.train_images_per_second));
+        for (_, v) in &e.valid {
+            csv.push_str(&format!(",{v:.6}"));
+        }
+        csv.push('\n');
+    }
+    let path = run_dir.join("metrics.csv");
+    fsutil::write_atomic(&path, csv.as_bytes()).map_err(|e| TrainError::io(path, e))
+}
+
+/// Trains `model` (built on `device.clone().autodiff()`) on `train`, minimising `loss`, and
+/// after each epoch runs `evaluate` on the inference copy of the model and the `valid` samples.
+/// Writes `checkpoint/model-N.bpk` (atomically; the previous epoch's is then removed),
+/// `metrics.csv` and `train.json` into `run_dir`.
+///
+/// # Errors
+/// A bad configuration, a data error from the loader, a non-finite loss (the checkpoints of
+/// earlier epochs stay), a failed write.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_dense<M, L, V>(
+    mut model: M,
+    train: Vec<Sample>,
+    valid: &[Sample],
+    preprocessing: &Preprocessing,
+    config: &DenseFitConfig,
+    run_dir: &Path,
+    device: &Device,
+    loss: L,
+    mut evaluate: V,
+) -> Result<DenseOutcome<M>, TrainError>
+where
+    M: Module + Clone + 'static,
+    L: Fn(&M, &DenseBatch) -> Tensor<1>,
+    V: FnMut(&M, &[Sample]) -> Vec<(String, f64)>,
+{
+    if config.epochs == 0 || config.batch_size == 0 || !(config.lr > 0.0 && config.lr.is_finite()) {
+        return Err(TrainError::Config(format!(
+            "epochs and batch size must be at least 1 and the learning rate positive (got {}, {}, {})",
+            config.epochs, config.batch_size, config.lr
+        )));
+    }
+    if train.is_empty() {
+        return Err(TrainError::Config("no training samples".into()));
+    }
+    std::fs::create_dir_all(run_dir.join("checkpoint")).map_err(|e| TrainError::io(run_dir, e))?;
+    let json = serde_json::to_vec_pretty(config).expect("config serialises");
+    fsutil::write_atomic(&run_dir.join("train.json"), &json).map_err(|e| TrainError::io(run_dir.join("train.json"), e))?;
+
+    let pipeline = match &config.augment {
+        Some(spec) => {
+            let aug = crate::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?;
+            if aug.batch.is_some() {
+                return Err(TrainError::Config(
+                    "MixUp and CutMix mix labels of whole images; they do not apply to masks and boxes".into(),
+                ));
+            }
+            aug.pipeline
+        }
+        None => Default::default(),
+    };
+    let n_train = train.len();
+    let steps_per_epoch = n_train.div_ceil(config.batch_size);
+    let total_steps = config.epochs * steps_per_epoch;
+    let ad = device.clone().autodiff();
+    let loader = DataLoaderBuilder::new(DenseBatcher::new(preprocessing))
+        .batch_size(config.batch_size)
+        .shuffle(config.seed)
+        .num_workers(0)
+        .set_device(ad.clone())
+        .build(AugmentedSamples::new(train, pipeline, config.seed));
+    let mut optimizer = config.optimizer.build(&config.optim);
+    let started = Instant::now();
+    let mut reports = Vec::new();
+    let mut step = 0usize;
+    let mut previous_checkpoint: Option<std::path::PathBuf> = None;
+    'epochs: for epoch in 1..=config.epochs {
+        let epoch_start = Instant::now();
+        let (mut loss_sum, mut batches, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut lr = config.lr;
+        for batch in loader.iter() {
+            let batch = batch.map_err(|e| TrainError::Training(format!("reading a training batch: {e}")))?;
+            let n = batch.images.dims()[0];
+            let l = loss(&model, &batch);
+            let value = l.clone().into_scalar::<f32>();
+            if !value.is_finite() {
+                write_csv(run_dir, &reports)?;
+                return Err(TrainError::NonFiniteLoss { step: step + 1, value });
+            }
+            lr = config.schedule.lr_at(config.lr, step, total_steps, steps_per_epoch);
+            let grads = GradientsParams::from_grads(l.backward(), &model);
+            model = optimizer.step(lr, model, grads);
+            loss_sum += value as f64;
+            batches += 1;
+            seen += n;
+            step += 1;
+            if config.max_steps.is_some_and(|m| step >= m) {
+                let report = finish_epoch(&model, epoch, loss_sum, batches, seen, lr, epoch_start, valid, &mut evaluate);
+                reports.push(report);
+                break 'epochs;
+            }
+        }
+        let report = finish_epoch(&model, epoch, loss_sum, batches, seen, lr, epoch_start, valid, &mut evaluate);
+        let summary: Vec<String> = report.valid.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        println!(
+            "epoch {epoch}/{}: train loss {:.4}, {:.0} img/s | valid {}",
+            config.epochs,
+            report.train_loss,
+            report.train_images_per_second,
+            summary.join(", ")
+        );
+        reports.push(report);
+        write_csv(run_dir, &reports)?;
+        // The new checkpoint is complete before the old one goes.
+        let path = run_dir.join("checkpoint").join(format!("model-{epoch}.bpk"));
+        let tmp = fsutil::temp_path(&path);
+        model
+            .clone()
+            .save_file(&tmp)
+            .map_err(|e| TrainError::Training(format!("saving {}: {e}", path.display())))?;
+        fsutil::commit(&tmp, &path).map_err(|e| TrainError::io(&path, e))?;
+        if let Some(old) = previous_checkpoint.replace(path) {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+    write_csv(run_dir, &reports)?;
+    Ok(DenseOutcome {
+        model,
+        epochs: reports,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish_epoch<M: Module, V: FnMut(&M, &[Sample]) -> Vec<(String, f64)>>(
+    model: &M,
+    epoch: usize,
+    loss_sum: f64,
+    batches: usize,
+    seen: usize,
+    lr: f64,
+    epoch_start: Instant,
+    valid: &[Sample],
+    evaluate: &mut V,
+) -> EpochReport {
+    let train_seconds = epoch_start.elapsed().as_secs_f64();
+    let metrics = if valid.is_empty() { Vec::new() } else { evaluate(&model.valid(), valid) };
+    EpochReport {
+        epoch,
+        train_loss: loss_sum / batches.max(1) as f64,
+        lr,
+        train_images_per_second: seen as f64 / train_seconds.max(1e-9),
+        valid: metrics,
+    }
+}
