@@ -10,6 +10,8 @@ mod backends;
 mod course;
 #[path = "kiln/data.rs"]
 mod data;
+#[path = "kiln/dense.rs"]
+mod dense;
 #[path = "kiln/parity.rs"]
 mod parity;
 #[path = "kiln/registry.rs"]

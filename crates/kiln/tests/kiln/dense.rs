@@ -1,0 +1,175 @@
+//! Segmentation and localization: generated data, joint augmentation, every architecture ×
+//! upsampling trains, the standard formats on real VOC examples, pictures.
+
+use crate::common::{data_roots, device, root};
+use kiln::dense::{
+    DenseModel, DenseSource, DenseSpec, DenseTask, DenseTrainConfig, build_dense, load_dense_data, predict_dense,
+    train_dense_on,
+};
+use kiln::segmentation::{SegArch, Upsample};
+use kiln_train::{
+    augment::{Rng, Sample, parse},
+    data::formats,
+};
+
+fn generated(task: DenseTask, train: usize, test: usize, size: usize) -> kiln::dense::DenseData {
+    let source = DenseSource::Generated {
+        source: "mnist".into(),
+        train,
+        valid: test,
+        test,
+    };
+    load_dense_data(task, &source, size, 5, &data_roots()).unwrap()
+}
+
+/// Every mask pixel of class k lies inside a box of label k - 1 (one pixel of slack for
+/// resampling), and every box still contains mask pixels of its class.
+fn assert_aligned(s: &Sample, what: &str) {
+    let mask = s.mask.as_ref().unwrap();
+    for y in 0..mask.height {
+        for x in 0..mask.width {
+            let m = mask.data[y * mask.width + x] as usize;
+            if m == 0 {
+                continue;
+            }
+            let (xf, yf) = (x as f32 + 0.5, y as f32 + 0.5);
+            assert!(
+                s.boxes.iter().any(|b| b.label + 1 == m
+                    && xf >= b.x0 - 1.0
+                    && xf <= b.x1 + 1.0
+                    && yf >= b.y0 - 1.0
+                    && yf <= b.y1 + 1.0),
+                "{what}: mask pixel ({x},{y}) of class {m} outside every box {:?}",
+                s.boxes
+            );
+        }
+    }
+}
+
+#[test]
+fn augmentation_keeps_masks_and_boxes_aligned_on_generated_canvases() {
+    let data = generated(DenseTask::Segment(SegArch::UNet), 40, 1, 64);
+    for spec in ["flip:1", "crop:64,pad=8", "rrc:64,scale=0.5-1", "affine:deg=20,translate=0.1,scale=0.8-1.2", "rotate:30"] {
+        let pipeline = parse(spec).unwrap().pipeline;
+        for (i, s) in data.train.iter().enumerate() {
+            assert_aligned(s, "generated");
+            let mut rng = Rng::for_sample(1, i as u64, 0);
+            let out = pipeline.apply(s.clone(), &mut rng);
+            assert_eq!((out.image.height, out.image.width), (64, 64), "{spec}");
+            // Boxes of objects that are still visible keep being drawn around their strokes.
+            assert_aligned(&out, spec);
+        }
+    }
+}
+
+#[test]
+fn every_architecture_and_upsampling_trains_a_few_steps() {
+    let data = generated(DenseTask::Segment(SegArch::SegNet), 64, 16, 32);
+    let dir = tempfile::tempdir().unwrap();
+    for arch in SegArch::ALL {
+        for up in Upsample::ALL {
+            let mut config = DenseTrainConfig::new(DenseTask::Segment(arch));
+            config.upsample = Some(up);
+            config.image_size = 32;
+            config.fit.batch_size = 16;
+            config.fit.epochs = 1;
+            let data = kiln::dense::DenseData {
+                name: data.name.clone(),
+                classes: data.classes.clone(),
+                train: data.train.clone(),
+                valid: data.valid.clone(),
+                test: data.test.clone(),
+                preprocessing: data.preprocessing.clone(),
+            };
+            let out = dir.path().join(format!("{}-{up}", arch.name()));
+            let report = train_dense_on(&config, data, &out, &device()).unwrap();
+            assert!(report.epochs[0].train_loss.is_finite());
+            let miou = report.test.iter().find(|(k, _)| k == "miou").unwrap().1;
+            assert!((0.0..=1.0).contains(&miou));
+            assert!(out.join("model.bpk").is_file() && out.join("metrics.csv").is_file());
+            assert!(out.join("checkpoint/model-1.bpk").is_file());
+        }
+    }
+    // Pictures from a saved model: three panels (image, prediction, truth), 4× upscaled.
+    let pics = predict_dense(&dir.path().join("unet-transposed"), &[], 2, &dir.path().join("pics"), "flex", &data_roots()).unwrap();
+    assert_eq!(pics.len(), 2);
+    let img = image::open(&pics[0].path).unwrap();
+    assert_eq!((img.width(), img.height()), (3 * 128 + 8, 128));
+}
+
+#[test]
+fn backbones_serve_as_encoders_and_unpooling_needs_indices() {
+    let device = device();
+    let spec = DenseSpec::new(DenseTask::Segment(SegArch::Fcn), "resnet18", 11, 1, [64, 64]);
+    let DenseModel::Segmenter(model) = build_dense(&spec, &device).unwrap() else { panic!() };
+    let y = model.forward(burn::tensor::Tensor::<4>::zeros([1, 1, 64, 64], &device));
+    assert_eq!(y.dims(), [1, 11, 64, 64]);
+    let mut unpool = spec.clone();
+    unpool.upsample = Some(Upsample::Unpool);
+    let err = build_dense(&unpool, &device).unwrap_err().to_string();
+    assert!(err.contains("max unpooling needs an encoder"), "{err}");
+    let loc = DenseSpec::new(DenseTask::Localize, "vgg11_bn", 10, 1, [64, 64]);
+    let DenseModel::Localizer(model) = build_dense(&loc, &device).unwrap() else { panic!() };
+    let out = model.forward(burn::tensor::Tensor::<4>::zeros([2, 1, 64, 64], &device));
+    assert_eq!((out.class_logits.dims(), out.boxes.dims()), ([2, 10], [2, 4]));
+}
+
+#[test]
+fn localizer_trains_and_draws_boxes() {
+    let data = generated(DenseTask::Localize, 64, 8, 48);
+    let mut config = DenseTrainConfig::new(DenseTask::Localize);
+    config.image_size = 48;
+    config.fit.batch_size = 16;
+    config.fit.epochs = 1;
+    config.fit.augment = Some("crop:48,pad=4".into());
+    let dir = tempfile::tempdir().unwrap();
+    let report = train_dense_on(&config, data, dir.path(), &device()).unwrap();
+    let names: Vec<&str> = report.test.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["class_accuracy", "mean_iou", "acc_iou50", "class_and_iou50"]);
+    let photo = root().join("datasets/samples/mnist-test-0-label-7.png");
+    let pics = predict_dense(dir.path(), &[photo], 0, &dir.path().join("pics"), "flex", &data_roots()).unwrap();
+    let img = image::open(&pics[0].path).unwrap().to_rgb8();
+    assert_eq!((img.width(), img.height()), (192, 192));
+    // The predicted box is drawn in green somewhere.
+    assert!(img.pixels().any(|p| p.0 == [60, 220, 75]));
+}
+
+/// The real VOC 2011 examples that PyPI's `labelme` sdist ships (`scripts/fetch_voc_examples.sh`
+/// fetches them, checksum checked). Skips when they are absent.
+#[test]
+fn voc_and_coco_examples_from_labelme_read() {
+    let base = root().join("data/voc-examples");
+    if !base.is_dir() {
+        eprintln!("skipping: {} absent (run scripts/fetch_voc_examples.sh)", base.display());
+        return;
+    }
+    let seg = base.join("instance_segmentation/data_dataset_voc");
+    let classes = formats::read_class_names(&seg.join("class_names.txt")).unwrap();
+    assert_eq!((classes.len(), classes[0].as_str(), classes[15].as_str()), (21, "_background_", "person"));
+    let samples = formats::read_mask_folder(&seg.join("JPEGImages"), &seg.join("SegmentationClass")).unwrap();
+    assert_eq!(samples.len(), 3);
+    for s in &samples {
+        let m = s.mask.as_ref().unwrap();
+        assert_eq!((m.width, m.height), (s.image.width, s.image.height));
+        assert!(m.data.iter().all(|&v| (v as usize) < classes.len() || v == 255));
+        assert!(m.data.iter().any(|&v| v > 0 && v < 255), "a mask with objects");
+    }
+    let det = base.join("bbox_detection/data_dataset_voc");
+    let classes = formats::read_class_names(&det.join("class_names.txt")).unwrap();
+    let boxes = formats::read_voc_detection(&det, &classes).unwrap();
+    assert_eq!(boxes.len(), 3);
+    // 2011_000003: two people.
+    assert_eq!(boxes[0].boxes.len(), 2);
+    assert_eq!(classes[boxes[0].boxes[0].label], "person");
+    let coco = formats::read_coco(&base.join("instance_segmentation/data_dataset_coco/annotations.json")).unwrap();
+    assert_eq!(coco.images.len(), 3);
+    assert!(coco.images.iter().all(|(p, w, h, b)| p.is_file() && *w == 500 && *h > 300 && !b.is_empty()));
+    // A segmenter trains a step on them (resized to 64 px).
+    let mut config = DenseTrainConfig::new(DenseTask::Segment(SegArch::UNet));
+    config.data = DenseSource::Voc(seg);
+    config.fit.max_steps = Some(1);
+    config.fit.batch_size = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let report = kiln::dense::train_dense(&config, dir.path(), &data_roots()).unwrap();
+    assert!(report.epochs[0].train_loss.is_finite());
+}
