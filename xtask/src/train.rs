@@ -49,6 +49,16 @@ pub struct Args {
     /// Clip gradients to this L2 norm.
     #[arg(long)]
     grad_clip: Option<f64>,
+    /// No weight decay on biases and BatchNorm gamma/beta.
+    #[arg(long)]
+    no_decay_norm_bias: bool,
+    /// Transfer learning: none, backbone (train only the new head; BatchNorm frozen) or
+    /// stages:N (train the head and the last N backbone stages) [default: none].
+    #[arg(long)]
+    freeze: Option<kiln_train::transfer::Freeze>,
+    /// Fine-tuning: the backbone's learning rate is --lr times this (e.g. 0.1).
+    #[arg(long)]
+    backbone_lr_mult: Option<f64>,
     /// Label smoothing of the cross-entropy [default: 0].
     #[arg(long)]
     label_smoothing: Option<f64>,
@@ -139,6 +149,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         nesterov: a.nesterov.then_some(true),
         weight_decay: a.weight_decay,
         grad_clip: a.grad_clip,
+        no_decay_norm_bias: a.no_decay_norm_bias.then_some(true),
+        freeze: a.freeze,
+        backbone_lr_mult: a.backbone_lr_mult,
         label_smoothing: a.label_smoothing,
         max_steps: a.max_steps,
         seed: a.seed,

@@ -15,7 +15,8 @@ use burn::{
         metric::{AccuracyMetric, LearningRateMetric, LossMetric, TopKAccuracyMetric},
     },
 };
-use kiln_core::ImageClassifier;
+use crate::transfer::{Freeze, backbone_group, freeze_outside, trainable_group};
+use kiln_core::Backbone;
 use serde::{Deserialize, Serialize};
 use std::{io::IsTerminal, path::Path, time::Instant};
 
@@ -54,6 +55,12 @@ pub struct FitConfig {
     /// Train on only the first N training images (smoke runs, tests); `None` for all.
     #[serde(default)]
     pub train_limit: Option<usize>,
+    /// What stays fixed (transfer learning): nothing, the backbone, or all but the last N stages.
+    #[serde(default)]
+    pub freeze: Freeze,
+    /// The backbone's learning rate is the head's times this (fine-tuning with a smaller rate).
+    #[serde(default)]
+    pub backbone_lr_mult: Option<f64>,
 }
 
 impl Default for FitConfig {
@@ -72,6 +79,8 @@ impl Default for FitConfig {
             num_workers: 0,
             train_limit: None,
             augment: None,
+            freeze: Freeze::None,
+            backbone_lr_mult: None,
         }
     }
 }
@@ -91,6 +100,9 @@ impl FitConfig {
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(format!("label smoothing must be in [0, 1), got {}", self.label_smoothing));
+        }
+        if self.backbone_lr_mult.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
+            return bad("the backbone learning-rate multiplier must be finite and non-negative".into());
         }
         if self.optim.grad_clip.is_some_and(|c| c <= 0.0) || self.optim.weight_decay < 0.0 {
             return bad("gradient clipping must be positive and weight decay non-negative".into());
@@ -121,7 +133,7 @@ pub struct FitOutcome<M> {
 /// logs, and `metrics.csv`. With `resume`, continues after the latest complete checkpoint.
 ///
 /// The progress display is burn-train's TUI on a terminal and plain lines otherwise.
-pub fn fit<M: ImageClassifier>(
+pub fn fit<M: Backbone>(
     model: M,
     data: &ClassificationData,
     config: &FitConfig,
@@ -157,7 +169,24 @@ pub fn fit<M: ImageClassifier>(
     }
     let n_train = train_items.len();
     let steps_per_epoch = n_train.div_ceil(config.batch_size);
-    let scheduler = config.schedule.build(config.lr, config.epochs * steps_per_epoch, steps_per_epoch);
+    // Transfer learning: freeze (BatchNorm of frozen parts in inference mode) and a smaller
+    // learning rate for the backbone.
+    let ad = device.clone().autodiff();
+    let p = &data.preprocessing;
+    let model = match trainable_group(&model, config.freeze, [p.channels, p.height, p.width], &ad) {
+        Some(trainable) => freeze_outside(model, trainable),
+        None => model,
+    };
+    let total_steps = config.epochs * steps_per_epoch;
+    let scheduler = match config.backbone_lr_mult {
+        Some(mult) => config.schedule.build_grouped(
+            config.lr,
+            total_steps,
+            steps_per_epoch,
+            vec![(backbone_group(&model, &ad), mult)],
+        ),
+        None => config.schedule.build(config.lr, total_steps, steps_per_epoch),
+    };
     let augmentation = match &config.augment {
         Some(spec) => crate::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?,
         None => Default::default(),

@@ -23,6 +23,7 @@ pub mod metrics_csv;
 mod optim;
 pub mod renderer;
 mod schedule;
+pub mod transfer;
 
 pub use classification::{ClassificationModel, LossGuard};
 pub use error::TrainError;

@@ -107,6 +107,34 @@ impl Schedule {
         }
     }
 
+    /// The Burn scheduler for a run where each `(group, multiplier)` runs the same schedule at
+    /// `multiplier ×` the rate (the last matching group wins; everything else at `lr`).
+    pub fn build_grouped(
+        &self,
+        lr: f64,
+        total_steps: usize,
+        steps_per_epoch: usize,
+        groups: Vec<(burn::module::ParamGroup, f64)>,
+    ) -> ModuleLrScheduler {
+        let mut scheduler = self.build(lr, total_steps, steps_per_epoch);
+        for (group, mult) in groups {
+            scheduler = scheduler.with_group(
+                group,
+                ScaledScheduler {
+                    inner: StepScheduler {
+                        schedule: self.clone(),
+                        lr,
+                        total: total_steps,
+                        per_epoch: steps_per_epoch,
+                        step: 0,
+                    },
+                    mult,
+                },
+            );
+        }
+        scheduler
+    }
+
     /// The Burn scheduler for a run.
     pub fn build(&self, lr: f64, total_steps: usize, steps_per_epoch: usize) -> ModuleLrScheduler {
         StepScheduler {
@@ -117,6 +145,27 @@ impl Schedule {
             step: 0,
         }
         .into()
+    }
+}
+
+/// A [`StepScheduler`] whose rate is multiplied by a constant (a parameter group's).
+#[derive(Clone, Debug)]
+pub struct ScaledScheduler {
+    inner: StepScheduler,
+    mult: f64,
+}
+
+impl LrScheduler for ScaledScheduler {
+    fn step(&mut self) -> LearningRate {
+        self.inner.step() * self.mult
+    }
+
+    fn to_record(&self) -> LrSchedulerRecord {
+        self.inner.to_record()
+    }
+
+    fn load_record(&mut self, record: LrSchedulerRecord) {
+        self.inner.load_record(record)
     }
 }
 

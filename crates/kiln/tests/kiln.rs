@@ -18,5 +18,7 @@ mod parity;
 mod registry;
 #[path = "kiln/training.rs"]
 mod training;
+#[path = "kiln/transfer.rs"]
+mod transfer;
 #[path = "kiln/zoo.rs"]
 mod zoo;

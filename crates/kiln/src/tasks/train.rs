@@ -4,6 +4,7 @@ use crate::{
     model_dir::{self, ModelCard},
 };
 use kiln_core::{Activation, backend};
+use kiln_train::transfer::Freeze;
 use kiln_train::{EvalReport, FitConfig, OptimizerKind, Schedule, TrainError, evaluate, fit, fsutil::write_atomic};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -52,6 +53,9 @@ impl TrainConfig {
             nesterov: Some(f.optim.nesterov),
             weight_decay: Some(f.optim.weight_decay),
             grad_clip: f.optim.grad_clip,
+            no_decay_norm_bias: Some(f.optim.no_decay_norm_bias),
+            freeze: Some(f.freeze),
+            backbone_lr_mult: f.backbone_lr_mult,
             label_smoothing: Some(f.label_smoothing),
             max_steps: f.max_steps,
             seed: Some(f.seed),
@@ -98,6 +102,13 @@ pub struct TrainOverrides {
     pub weight_decay: Option<f64>,
     /// `--grad-clip`.
     pub grad_clip: Option<f64>,
+    /// `--no-decay-norm-bias`.
+    pub no_decay_norm_bias: Option<bool>,
+    /// `--freeze`: none, backbone or stages:N.
+    #[serde(with = "freeze_text")]
+    pub freeze: Option<Freeze>,
+    /// `--backbone-lr-mult`.
+    pub backbone_lr_mult: Option<f64>,
     /// `--label-smoothing`.
     pub label_smoothing: Option<f64>,
     /// `--max-steps`.
@@ -130,6 +141,24 @@ mod schedule_text {
     }
 }
 
+mod freeze_text {
+    use kiln_train::transfer::Freeze;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(s: &Option<Freeze>, ser: S) -> Result<S::Ok, S::Error> {
+        match s {
+            Some(s) => ser.serialize_str(&s.to_string()),
+            None => ser.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Freeze>, D::Error> {
+        Option::<String>::deserialize(de)?
+            .map(|s| s.parse::<Freeze>().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 impl TrainOverrides {
     /// Reads a recipe (TOML). Unknown fields are errors, so a typo is not silently ignored.
     pub fn from_recipe(path: &Path) -> Result<Self, TrainError> {
@@ -146,7 +175,8 @@ impl TrainOverrides {
             ($($f:ident),*) => { TrainOverrides { $($f: flags.$f.or(self.$f),)* model: if flags.model.is_empty() { self.model } else { flags.model } } };
         }
         pick!(dataset, backend, activation, image_size, init_from, epochs, batch_size, lr, optimizer, schedule, momentum,
-              nesterov, weight_decay, grad_clip, label_smoothing, max_steps, seed, num_workers, train_limit, augment)
+              nesterov, weight_decay, grad_clip, no_decay_norm_bias, freeze, backbone_lr_mult, label_smoothing, max_steps, seed,
+              num_workers, train_limit, augment)
     }
 }
 
@@ -258,7 +288,10 @@ pub fn resolve_train_config(
                 nesterov: o.nesterov.unwrap_or(false),
                 weight_decay: o.weight_decay.unwrap_or(0.0),
                 grad_clip: o.grad_clip,
+                no_decay_norm_bias: o.no_decay_norm_bias.unwrap_or(false),
             },
+            freeze: o.freeze.unwrap_or_default(),
+            backbone_lr_mult: o.backbone_lr_mult,
             label_smoothing: o.label_smoothing.unwrap_or(0.0),
             max_steps: o.max_steps,
         },
