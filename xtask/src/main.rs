@@ -10,6 +10,7 @@ mod list;
 mod predict;
 mod summary;
 mod train;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ struct Cli {
 enum Task {
     /// Train a model (`cargo xtask train lenet`).
     Train(train::Args),
+    /// Transfer learning: from scratch vs frozen features vs fine-tuning, at a few label budgets.
+    Transfer(transfer::Args),
     /// Evaluate a trained model on a test set: accuracy, per-class accuracy, confusion matrix.
     Eval(eval::Args),
     /// Classify image files (PNG, JPEG) with a trained model.
@@ -44,6 +47,7 @@ enum Task {
 fn main() {
     let result = match Cli::parse().task {
         Task::Train(args) => train::run(args),
+        Task::Transfer(args) => transfer::run(args),
         Task::Eval(args) => eval::run(args),
         Task::Predict(args) => predict::run(args),
         Task::Import(args) => import::run(args),

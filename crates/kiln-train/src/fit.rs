@@ -183,7 +183,7 @@ pub fn fit<M: Backbone>(
             config.lr,
             total_steps,
             steps_per_epoch,
-            vec![(backbone_group(&model, &ad), mult)],
+            vec![(backbone_group(&model, [p.channels, p.height, p.width], &ad), mult)],
         ),
         None => config.schedule.build(config.lr, total_steps, steps_per_epoch),
     };

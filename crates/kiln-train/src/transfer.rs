@@ -1,10 +1,9 @@
 //! Transfer learning: which parameters form the head and each backbone stage, freezing (with
 //! BatchNorm kept in inference mode: the known trap), and per-group learning rates.
 //!
-//! The head is found without any per-model table: it is the set of parameters that
-//! [`Backbone::reset_classifier`] replaces. A stage's parameters are those that receive a
-//! gradient from that stage's output ([`Backbone::forward_features`]) and not from the one
-//! before it.
+//! Nothing here needs a per-model table: a stage's parameters are those that receive a gradient
+//! from that stage's output ([`Backbone::forward_features`]) and not from the one before it, and
+//! the head is every trainable parameter no stage uses (the classifier after the features).
 
 use burn::{
     module::{Module, ModuleVisitor, Param, ParamGroup, ParamId},
@@ -78,18 +77,46 @@ pub fn param_paths<M: Module>(model: &M) -> Vec<(ParamId, String)> {
     v.out
 }
 
-/// The ids of the classifier head's parameters: those that `reset_classifier` replaces.
-pub fn head_ids<M: Backbone + Clone>(model: &M, device: &Device) -> BTreeSet<ParamId> {
+/// The ids of the parameters that [`Backbone::reset_classifier`] replaces (the last layer).
+pub fn reset_ids<M: Backbone + Clone>(model: &M, device: &Device) -> BTreeSet<ParamId> {
     let before: BTreeSet<ParamId> = param_paths(model).into_iter().map(|(id, _)| id).collect();
     let fresh = model.clone().reset_classifier(model.num_classes(), device);
     let after: BTreeSet<ParamId> = param_paths(&fresh).into_iter().map(|(id, _)| id).collect();
     before.difference(&after).copied().collect()
 }
 
+/// The ids of the head: the trainable parameters that no backbone stage uses (everything after
+/// the feature stages: ResNet's `fc`, LeNet's and VGG's classifier MLP, Inception's `fc` and
+/// auxiliary head). `model` must be on an autodiff device; `input` is `[channels, h, w]`.
+pub fn head_ids<M: Backbone + Clone>(model: &M, input: [usize; 3], device: &Device) -> BTreeSet<ParamId> {
+    struct T(BTreeSet<ParamId>);
+    impl ModuleVisitor for T {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if param.val().is_require_grad() {
+                self.0.insert(param.id);
+            }
+        }
+    }
+    let mut t = T(BTreeSet::new());
+    model.visit(&mut t);
+    let reached: BTreeSet<ParamId> = stage_ids(model, input, device).into_iter().flatten().collect();
+    t.0.difference(&reached).copied().collect()
+}
+
 /// For each backbone stage, the ids of the parameters that first act in it (they receive a
 /// gradient from that stage's output but not from the previous stage's). `model` must be on an
 /// autodiff device; `input` is `[channels, h, w]` of a valid input size.
-pub fn stage_ids<M: Backbone>(model: &M, input: [usize; 3], device: &Device) -> Vec<BTreeSet<ParamId>> {
+pub fn stage_ids<M: Backbone + Clone>(model: &M, input: [usize; 3], device: &Device) -> Vec<BTreeSet<ParamId>> {
+    // Probe a copy whose training flags are off: BatchNorm then uses its running statistics
+    // instead of updating them (they are shared with `model`), while gradients still flow.
+    struct FlagsOff;
+    impl burn::module::ModuleMapper for FlagsOff {
+        fn map_flag(&mut self, flag: Param<burn::module::Flag>) -> Param<burn::module::Flag> {
+            flag.with_value(false)
+        }
+    }
+    let probe = model.clone().map(&mut FlagsOff);
+    let model = &probe;
     let x = Tensor::<4>::random([1, input[0], input[1], input[2]], Distribution::Normal(0.0, 1.0), device);
     let n = model.feature_info().len();
     let mut seen: BTreeSet<ParamId> = BTreeSet::new();
@@ -138,7 +165,10 @@ fn modules_group(model_params: &[(ParamId, String)], ids: &BTreeSet<ParamId>) ->
 
 /// What `freeze` leaves trainable, as a group (`None`: everything).
 pub fn trainable_group<M: Backbone + Clone>(model: &M, freeze: Freeze, input: [usize; 3], device: &Device) -> Option<ParamGroup> {
-    let head = head_ids(model, device);
+    if freeze == Freeze::None {
+        return None;
+    }
+    let head = head_ids(model, input, device);
     let params = param_paths(model);
     match freeze {
         Freeze::None => None,
@@ -161,8 +191,8 @@ pub fn freeze_outside<M: Module>(model: M, trainable: ParamGroup) -> M {
 }
 
 /// The group of the backbone (everything but the head), for a smaller learning rate.
-pub fn backbone_group<M: Backbone + Clone>(model: &M, device: &Device) -> ParamGroup {
-    ParamGroup::all().exclude(ParamGroup::from_ids(head_ids(model, device).into_iter().collect()))
+pub fn backbone_group<M: Backbone + Clone>(model: &M, input: [usize; 3], device: &Device) -> ParamGroup {
+    ParamGroup::all().exclude(ParamGroup::from_ids(head_ids(model, input, device).into_iter().collect()))
 }
 
 #[cfg(test)]

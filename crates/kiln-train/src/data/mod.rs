@@ -5,6 +5,7 @@
 //! - [`ImageItem`] and [`ClassificationBatcher`]: one labelled image, and batches of them as
 //!   normalised tensors.
 //! - [`canvas`]: segmentation and localization tasks generated from MNIST-style digits.
+//! - [`image_folder`]: torchvision's `ImageFolder` layout (one folder per class).
 //! - [`formats`]: image + PNG mask folders, Pascal VOC XML boxes, COCO JSON.
 //! - [`fetch`]: obtaining data that a package registry ships, with its checksum checked.
 
@@ -15,6 +16,7 @@ pub mod cifar;
 pub mod fetch;
 pub mod formats;
 pub mod idx;
+pub mod image_folder;
 mod item;
 pub mod mnist;
 

@@ -9,7 +9,7 @@ use kiln_train::{
 use std::path::PathBuf;
 
 /// The data sets `train` and `eval` can load by name.
-pub const DATASETS: [&str; 4] = ["mnist", "fashion-mnist", "cifar10", "cifar100"];
+pub const DATASETS: [&str; 5] = ["mnist", "fashion-mnist", "cifar10", "cifar100", "folder:PATH[,size=N][,grey]"];
 
 /// Directory names of the CIFAR archives as extracted (`cifar-10-binary.tar.gz`).
 const CIFAR_DIRS: [(&str, &str); 2] = [("cifar10", "cifar-10-batches-bin"), ("cifar100", "cifar-100-binary")];
@@ -17,6 +17,9 @@ const CIFAR_DIRS: [(&str, &str); 2] = [("cifar10", "cifar-10-batches-bin"), ("ci
 /// Loads a data set by name, from the first of `roots` that has a `{name}/` directory
 /// (`datasets/mnist` ships with Kiln; `cargo xtask data fashion-mnist` fills `data/fashion-mnist`).
 pub fn load_dataset(name: &str, roots: &[PathBuf]) -> Result<ClassificationData, TrainError> {
+    if let Some(spec) = name.strip_prefix("folder:") {
+        return load_folder(spec);
+    }
     if let Some((short, folder)) = CIFAR_DIRS.iter().find(|(n, _)| *n == name) {
         let tried: Vec<PathBuf> = roots.iter().flat_map(|r| [r.join(short), r.join(folder)]).collect();
         let kind = if *short == "cifar10" { CifarKind::Cifar10 } else { CifarKind::Cifar100 };
@@ -48,4 +51,24 @@ pub fn load_dataset(name: &str, roots: &[PathBuf]) -> Result<ClassificationData,
         }
         .into()),
     }
+}
+
+/// `folder:PATH[,size=N][,grey]`: an image folder (torchvision's `ImageFolder` layout), loaded
+/// as RGB (or grey) `N × N` images (default 224).
+fn load_folder(spec: &str) -> Result<ClassificationData, TrainError> {
+    let mut parts = spec.split(',');
+    let path = PathBuf::from(parts.next().unwrap_or_default());
+    let (mut size, mut channels) = (224, 3);
+    for part in parts {
+        match part.split_once('=') {
+            Some(("size", n)) => {
+                size = n
+                    .parse()
+                    .map_err(|_| TrainError::Config(format!("folder data set: size `{n}` is not a number")))?
+            }
+            None if part == "grey" || part == "gray" => channels = 1,
+            _ => return Err(TrainError::Config(format!("folder data set: unknown option `{part}` (size=N, grey)"))),
+        }
+    }
+    Ok(kiln_train::data::image_folder::load(&path, channels, size)?)
 }

@@ -323,8 +323,18 @@ pub fn train(
     out: &Path,
     resume: bool,
 ) -> Result<TrainReport, TrainError> {
+    let data = load_dataset(&config.dataset, data_roots)?;
+    train_on(config, data, out, resume)
+}
+
+/// [`train`] on a data set already in memory (subsets, few-label splits, transfer studies).
+pub fn train_on(
+    config: &TrainConfig,
+    mut data: kiln_train::data::ClassificationData,
+    out: &Path,
+    resume: bool,
+) -> Result<TrainReport, TrainError> {
     let device = backend::checked_device(&config.backend).map_err(|e| TrainError::Config(e.to_string()))?;
-    let mut data = load_dataset(&config.dataset, data_roots)?;
     let channels = data.preprocessing.channels;
     // Images smaller than the architecture accepts (MNIST's 28×28 for AlexNet's 63) are resized
     // up to its minimum, or to --image-size.

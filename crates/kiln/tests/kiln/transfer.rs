@@ -92,8 +92,14 @@ fn stage_freezing_follows_the_feature_stages() {
     assert!(stages[4].iter().all(|id| paths[id].contains(".layer4.")));
     assert!(stages[1].iter().all(|id| paths[id].contains(".layer1.")));
     assert!(stages[0].iter().all(|id| paths[id].contains(".conv1.") || paths[id].contains(".bn1.")));
-    let head = head_ids(&model, &ad);
+    let head = head_ids(&model, [1, 32, 32], &ad);
     assert!(!head.is_empty() && head.iter().all(|id| paths[id].contains(".fc.")));
+    // LeNet-5's head is its classifier MLP (fc1-fc3), after the convolutional stages.
+    let lenet = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &ad).unwrap();
+    let paths: BTreeMap<_, _> = param_paths(&lenet).into_iter().collect();
+    let head: Vec<&String> = head_ids(&lenet, [1, 28, 28], &ad).iter().map(|id| &paths[id]).collect();
+    assert_eq!(head.len(), 6, "{head:?}");
+    assert!(head.iter().all(|p| p.contains(".fc")));
 }
 
 /// One SGD step with `backbone_lr_mult = 0.1`: every backbone parameter moves by 0.1·lr·grad,
@@ -105,7 +111,7 @@ fn per_group_learning_rates_scale_each_update() {
     device.seed(11);
     let model = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &ad).unwrap();
     let lr = 0.05;
-    let mut scheduler = Schedule::Constant.build_grouped(lr, 10, 10, vec![(backbone_group(&model, &ad), 0.1)]);
+    let mut scheduler = Schedule::Constant.build_grouped(lr, 10, 10, vec![(backbone_group(&model, [1, 28, 28], &ad), 0.1)]);
     let mut optim = OptimizerKind::Sgd.build(&OptimSettings {
         momentum: Some(0.0),
         ..OptimSettings::default()
@@ -137,7 +143,7 @@ fn per_group_learning_rates_scale_each_update() {
     let stepped = optim.step(scheduler.step(), model, gp);
     let after = tensors(&stepped);
     for (path, g) in &grad_of {
-        let rate = if path.contains(".fc3.") { lr } else { lr * 0.1 };
+        let rate = if path.contains(".fc") { lr } else { lr * 0.1 };
         for ((a, b), g) in after[path].iter().zip(&before[path]).zip(g) {
             let expected = -(rate as f32) * g;
             assert!((a - b - expected).abs() <= 1e-6 + 1e-4 * expected.abs(), "{path}: moved {} expected {expected}", a - b);

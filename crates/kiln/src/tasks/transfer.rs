@@ -1,0 +1,282 @@
+//! The transfer-learning study of the course: with a pretrained feature extractor you need less
+//! data. Pretrain a backbone on one data set, then learn a new one from a few labels per class
+//! three ways: (a) from scratch, (b) frozen features + new head, (c) fine-tuning everything with
+//! a smaller backbone learning rate.
+
+use super::{TrainConfig, TrainReport, load_dataset, train_on};
+use kiln_train::{FitConfig, TrainError, augment::Rng, data::ClassificationData, transfer::Freeze};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The three ways of learning the target task.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Strategy {
+    /// (a) random initialisation, everything trains.
+    Scratch,
+    /// (b) pretrained backbone frozen (BatchNorm too), only a new head trains.
+    FeatureExtraction,
+    /// (c) pretrained backbone, everything trains, the backbone at `lr × mult`.
+    FineTune {
+        /// Backbone learning-rate multiplier.
+        mult: f64,
+    },
+}
+
+impl Strategy {
+    /// Table label.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Scratch => "(a) from scratch".into(),
+            Self::FeatureExtraction => "(b) frozen features + new head".into(),
+            Self::FineTune { mult } => format!("(c) fine-tune all, backbone lr ×{mult}"),
+        }
+    }
+}
+
+/// Where the pretrained backbone comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TransferSource {
+    /// Train it here on these classes of `dataset` (e.g. MNIST digits 0–4).
+    Classes {
+        /// Data set name.
+        dataset: String,
+        /// Class indices used for pretraining.
+        classes: Vec<usize>,
+    },
+    /// Train it here on a whole data set (e.g. Fashion-MNIST).
+    Dataset(String),
+    /// A model directory: one trained by Kiln or imported from a torchvision checkpoint with
+    /// `cargo xtask import`.
+    Dir(PathBuf),
+}
+
+/// A transfer study.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferConfig {
+    /// Architecture (when pretraining here).
+    pub arch: String,
+    /// The pretrained backbone.
+    pub source: TransferSource,
+    /// Pretraining epochs (when pretraining here).
+    pub pretrain_epochs: usize,
+    /// Target data set name.
+    pub target: String,
+    /// Target classes (indices into the target data set), all when empty.
+    pub target_classes: Vec<usize>,
+    /// Labelled training images per class, one study row per budget.
+    pub budgets: Vec<usize>,
+    /// Optimizer steps per strategy and budget (the same for all three: a fair comparison).
+    pub steps: usize,
+    /// The strategies compared.
+    pub strategies: Vec<Strategy>,
+    /// Seed of the label draw, initialisation and shuffling.
+    pub seed: u64,
+    /// Backend.
+    pub backend: String,
+    /// Input side (images are resized to it).
+    pub image_size: Option<usize>,
+}
+
+impl Default for TransferConfig {
+    /// MNIST digits 0–4 → digits 5–9 with LeNet-5, 10 and 100 labels per class.
+    fn default() -> Self {
+        Self {
+            arch: "lenet5".into(),
+            source: TransferSource::Classes {
+                dataset: "mnist".into(),
+                classes: (0..5).collect(),
+            },
+            pretrain_epochs: 3,
+            target: "mnist".into(),
+            target_classes: (5..10).collect(),
+            budgets: vec![10, 100],
+            steps: 300,
+            strategies: vec![Strategy::Scratch, Strategy::FeatureExtraction, Strategy::FineTune { mult: 0.1 }],
+            seed: 42,
+            backend: kiln_core::DEFAULT_BACKEND.into(),
+            image_size: None,
+        }
+    }
+}
+
+/// One cell of the study.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransferRow {
+    /// Labelled images per class.
+    pub budget: usize,
+    /// How the target was learned.
+    pub strategy: Strategy,
+    /// Target test accuracy.
+    pub accuracy: f64,
+    /// Epochs run (steps / steps per epoch).
+    pub epochs: usize,
+    /// Wall time of training, seconds.
+    pub seconds: f64,
+}
+
+/// The images of the given classes only, relabelled `0..classes.len()` in that order.
+pub fn class_subset(data: &ClassificationData, classes: &[usize]) -> ClassificationData {
+    let relabel = |items: &[kiln_train::data::ImageItem]| {
+        items
+            .iter()
+            .filter_map(|i| {
+                classes.iter().position(|&c| c == i.label).map(|l| kiln_train::data::ImageItem { label: l, ..i.clone() })
+            })
+            .collect()
+    };
+    ClassificationData {
+        name: format!("{}[{}]", data.name, classes.iter().map(|c| data.classes[*c].clone()).collect::<Vec<_>>().join(",")),
+        classes: classes.iter().map(|&c| data.classes[c].clone()).collect(),
+        train: relabel(&data.train),
+        test: relabel(&data.test),
+        preprocessing: data.preprocessing.clone(),
+    }
+}
+
+/// `per_class` labelled training images per class, drawn with `seed`, followed by `valid`
+/// images from the rest of the training set (the fit loop's monitoring hold-out: it is never
+/// used to choose a model). The test split is unchanged.
+pub fn few_labels(data: &ClassificationData, per_class: usize, valid: usize, seed: u64) -> Result<ClassificationData, TrainError> {
+    let mut order: Vec<usize> = (0..data.train.len()).collect();
+    let mut rng = Rng::new(seed);
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    let mut taken = vec![0usize; data.classes.len()];
+    let (mut train, mut rest) = (Vec::new(), Vec::new());
+    for i in order {
+        let item = &data.train[i];
+        if taken[item.label] < per_class {
+            taken[item.label] += 1;
+            train.push(item.clone());
+        } else if rest.len() < valid {
+            rest.push(item.clone());
+        }
+    }
+    if let Some(c) = taken.iter().position(|&t| t < per_class) {
+        return Err(TrainError::Config(format!(
+            "class `{}` has only {} training images, fewer than {per_class}",
+            data.classes[c], taken[c]
+        )));
+    }
+    train.extend(rest);
+    Ok(ClassificationData {
+        name: format!("{}-{per_class}-per-class", data.name),
+        train,
+        ..data.clone()
+    })
+}
+
+fn run(
+    config: &TransferConfig,
+    arch: &str,
+    data: ClassificationData,
+    fit: FitConfig,
+    init_from: Option<PathBuf>,
+    out: &Path,
+) -> Result<TrainReport, TrainError> {
+    let train = TrainConfig {
+        model: arch.to_string(),
+        dataset: data.name.clone(),
+        backend: config.backend.clone(),
+        activation: None,
+        image_size: config.image_size,
+        init_from,
+        fit,
+    };
+    train_on(&train, data, out, false)
+}
+
+/// Runs the study into `out_dir` (`pretrained/`, one run directory per cell, `table.md`).
+pub fn transfer_study(config: &TransferConfig, out_dir: &Path, data_roots: &[PathBuf]) -> Result<Vec<TransferRow>, TrainError> {
+    let (pretrained, arch) = match &config.source {
+        TransferSource::Dir(dir) => (dir.clone(), crate::model_dir::load_card(dir)?.model.arch),
+        TransferSource::Classes { dataset, classes } => {
+            let data = class_subset(&load_dataset(dataset, data_roots)?, classes);
+            let dir = out_dir.join("pretrained");
+            let fit = FitConfig {
+                epochs: config.pretrain_epochs,
+                seed: config.seed,
+                ..FitConfig::default()
+            };
+            run(config, &config.arch, data, fit, None, &dir)?;
+            (dir, config.arch.clone())
+        }
+        TransferSource::Dataset(name) => {
+            let data = load_dataset(name, data_roots)?;
+            let dir = out_dir.join("pretrained");
+            let fit = FitConfig {
+                epochs: config.pretrain_epochs,
+                seed: config.seed,
+                ..FitConfig::default()
+            };
+            run(config, &config.arch, data, fit, None, &dir)?;
+            (dir, config.arch.clone())
+        }
+    };
+    let target = load_dataset(&config.target, data_roots)?;
+    let target = if config.target_classes.is_empty() { target } else { class_subset(&target, &config.target_classes) };
+    let valid = 500;
+    let mut rows = Vec::new();
+    for &budget in &config.budgets {
+        let data = few_labels(&target, budget, valid, config.seed)?;
+        let labelled = budget * data.classes.len();
+        let batch_size = 32.min(labelled);
+        let epochs = (config.steps * batch_size).div_ceil(labelled).max(1);
+        for strategy in &config.strategies {
+            let mut fit = FitConfig {
+                epochs,
+                batch_size,
+                valid_size: valid,
+                seed: config.seed,
+                ..FitConfig::default()
+            };
+            let init = match strategy {
+                Strategy::Scratch => None,
+                Strategy::FeatureExtraction => {
+                    fit.freeze = Freeze::Backbone;
+                    Some(pretrained.clone())
+                }
+                Strategy::FineTune { mult } => {
+                    fit.backbone_lr_mult = Some(*mult);
+                    Some(pretrained.clone())
+                }
+            };
+            let dir = out_dir.join(format!("{budget}-per-class-{}", match strategy {
+                Strategy::Scratch => "scratch",
+                Strategy::FeatureExtraction => "frozen",
+                Strategy::FineTune { .. } => "finetune",
+            }));
+            let report = run(config, &arch, data.clone(), fit, init, &dir)?;
+            rows.push(TransferRow {
+                budget,
+                strategy: *strategy,
+                accuracy: report.test.accuracy,
+                epochs: report.epochs_run,
+                seconds: report.seconds,
+            });
+        }
+    }
+    let table = markdown_table(&rows);
+    kiln_train::fsutil::write_atomic(&out_dir.join("table.md"), table.as_bytes()).map_err(|e| TrainError::Io {
+        path: out_dir.join("table.md"),
+        source: e,
+    })?;
+    Ok(rows)
+}
+
+/// The study as a Markdown table.
+pub fn markdown_table(rows: &[TransferRow]) -> String {
+    let mut s = String::from("| labels per class | strategy | test accuracy | epochs | wall time |\n|---|---|---|---|---|\n");
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {:.2}% | {} | {:.1} s |\n",
+            r.budget,
+            r.strategy.label(),
+            100.0 * r.accuracy,
+            r.epochs,
+            r.seconds
+        ));
+    }
+    s
+}

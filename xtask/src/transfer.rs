@@ -1,0 +1,73 @@
+//! `cargo xtask transfer`: the transfer-learning comparison table.
+
+use kiln::tasks::{TransferConfig, TransferSource, markdown_table, transfer_study};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Architecture pretrained here [default: lenet5].
+    #[arg(long)]
+    arch: Option<String>,
+    /// Use this model directory as the pretrained backbone (trained by Kiln, or imported from a
+    /// torchvision checkpoint with `cargo xtask import`) instead of pretraining here.
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// Pretrain on this whole data set (e.g. fashion-mnist) [default: MNIST digits 0-4].
+    #[arg(long)]
+    pretrain_dataset: Option<String>,
+    /// Target data set [default: MNIST digits 5-9]; e.g. mnist (all digits) or folder:PATH.
+    #[arg(long)]
+    target: Option<String>,
+    /// Labelled images per class, comma-separated [default: 10,100].
+    #[arg(long, value_delimiter = ',')]
+    budgets: Option<Vec<usize>>,
+    /// Optimizer steps per run [default: 300].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Pretraining epochs [default: 3].
+    #[arg(long)]
+    pretrain_epochs: Option<usize>,
+    /// Square input size [default: the data set's].
+    #[arg(long)]
+    image_size: Option<usize>,
+    /// Seed [default: 42].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Backend.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Output directory [default: runs/transfer].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let mut c = TransferConfig::default();
+    if let Some(arch) = a.arch {
+        c.arch = arch;
+    }
+    if let Some(d) = a.pretrain_dataset {
+        c.source = TransferSource::Dataset(d);
+    }
+    if let Some(dir) = a.from {
+        c.source = TransferSource::Dir(dir);
+    }
+    if let Some(t) = a.target {
+        c.target = t;
+        c.target_classes.clear();
+    }
+    c.budgets = a.budgets.unwrap_or(c.budgets);
+    c.steps = a.steps.unwrap_or(c.steps);
+    c.pretrain_epochs = a.pretrain_epochs.unwrap_or(c.pretrain_epochs);
+    c.seed = a.seed.unwrap_or(c.seed);
+    c.image_size = a.image_size;
+    if let Some(b) = a.backend {
+        c.backend = b;
+    }
+    let out = a.out.unwrap_or_else(|| crate::workspace_root().join("runs/transfer"));
+    let started = std::time::Instant::now();
+    let rows = transfer_study(&c, &out, &crate::data_roots(None))?;
+    println!("{}", markdown_table(&rows));
+    println!("total {:.0} s; table written to {}", started.elapsed().as_secs_f64(), out.join("table.md").display());
+    Ok(())
+}
