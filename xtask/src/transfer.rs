@@ -27,6 +27,9 @@ pub struct Args {
     /// Pretraining epochs [default: 3].
     #[arg(long)]
     pretrain_epochs: Option<usize>,
+    /// Augmentation of the pretraining run [default: affine:deg=10,translate=0.1,scale=0.9-1.1; "none" for none].
+    #[arg(long)]
+    pretrain_augment: Option<String>,
     /// Square input size [default: the data set's].
     #[arg(long)]
     image_size: Option<usize>,
@@ -60,6 +63,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     c.steps = a.steps.unwrap_or(c.steps);
     c.pretrain_epochs = a.pretrain_epochs.unwrap_or(c.pretrain_epochs);
     c.seed = a.seed.unwrap_or(c.seed);
+    if let Some(aug) = a.pretrain_augment {
+        c.pretrain_augment = (aug != "none").then_some(aug);
+    }
     c.image_size = a.image_size;
     if let Some(b) = a.backend {
         c.backend = b;

@@ -16,6 +16,7 @@
 //! the same behaviour as the command line.
 
 pub mod dense;
+pub mod lessons;
 mod model;
 pub mod model_dir;
 mod registry;

@@ -59,6 +59,9 @@ pub struct TransferConfig {
     pub source: TransferSource,
     /// Pretraining epochs (when pretraining here).
     pub pretrain_epochs: usize,
+    /// Augmentation of the pretraining run (the target runs use none, the same for all three
+    /// strategies).
+    pub pretrain_augment: Option<String>,
     /// Target data set name.
     pub target: String,
     /// Target classes (indices into the target data set), all when empty.
@@ -86,7 +89,8 @@ impl Default for TransferConfig {
                 dataset: "mnist".into(),
                 classes: (0..5).collect(),
             },
-            pretrain_epochs: 3,
+            pretrain_epochs: 10,
+            pretrain_augment: Some("affine:deg=10,translate=0.1,scale=0.9-1.1".into()),
             target: "mnist".into(),
             target_classes: (5..10).collect(),
             budgets: vec![10, 100],
@@ -197,6 +201,7 @@ pub fn transfer_study(config: &TransferConfig, out_dir: &Path, data_roots: &[Pat
             let fit = FitConfig {
                 epochs: config.pretrain_epochs,
                 seed: config.seed,
+                augment: config.pretrain_augment.clone(),
                 ..FitConfig::default()
             };
             run(config, &config.arch, data, fit, None, &dir)?;
@@ -208,6 +213,7 @@ pub fn transfer_study(config: &TransferConfig, out_dir: &Path, data_roots: &[Pat
             let fit = FitConfig {
                 epochs: config.pretrain_epochs,
                 seed: config.seed,
+                augment: config.pretrain_augment.clone(),
                 ..FitConfig::default()
             };
             run(config, &config.arch, data, fit, None, &dir)?;
