@@ -68,8 +68,10 @@ impl<M: ImageClassifier> TrainStep for ClassificationModel<M> {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ClassificationBatch) -> TrainOutput<ClassificationOutput> {
+        let images = batch.images.dims()[0];
         let output = self.forward_classification(batch);
         self.guard.check(&output.loss);
+        self.guard.record_images(images);
         TrainOutput::new(self, output.loss.backward(), output)
     }
 }
@@ -98,6 +100,8 @@ struct GuardState {
     max_steps: Option<usize>,
     tripped: Option<(usize, f32)>,
     reached_max: bool,
+    /// `(when, images)` of every training step, for throughput.
+    step_log: Vec<(std::time::Instant, usize)>,
 }
 
 impl std::fmt::Debug for LossGuard {
@@ -148,6 +152,30 @@ impl LossGuard {
                 interrupter.stop(Some("--max-steps reached"));
             }
         }
+    }
+
+    /// Records the images of the step just checked (after its loss was read back, so the time
+    /// stamp is when the step's forward pass had finished).
+    pub fn record_images(&self, images: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.step_log.push((std::time::Instant::now(), images));
+    }
+
+    /// Training images per second of each run of `per_epoch` consecutive steps (an epoch),
+    /// measured between the epoch's first and last step: the training pass only, validation and
+    /// checkpointing excluded. `None` for an epoch of fewer than two steps.
+    pub fn epoch_throughput(&self, per_epoch: usize) -> Vec<Option<f64>> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .step_log
+            .chunks(per_epoch.max(1))
+            .map(|steps| {
+                let (first, last) = (steps.first()?, steps.last()?);
+                let seconds = last.0.duration_since(first.0).as_secs_f64();
+                let images: usize = steps[1..].iter().map(|s| s.1).sum();
+                (steps.len() > 1 && seconds > 0.0).then(|| images as f64 / seconds)
+            })
+            .collect()
     }
 
     /// `(step, value)` of the first non-finite loss, if one was seen.

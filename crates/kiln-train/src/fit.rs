@@ -239,6 +239,16 @@ pub fn fit<M: Backbone>(
     let started = Instant::now();
     let result = training.launch(learner);
     let seconds = started.elapsed().as_secs_f64();
+    // Throughput per epoch, in burn-train's log format so that metrics.csv (rebuilt from the
+    // logs, also after a resume) carries it as `train_images_per_second`.
+    for (i, rate) in guard.epoch_throughput(steps_per_epoch).into_iter().enumerate() {
+        if let Some(rate) = rate {
+            let dir = run_dir.join("train").join(format!("epoch-{}", start_epoch + i + 1));
+            if dir.is_dir() {
+                let _ = std::fs::write(dir.join("Images Per Second.log"), format!("{rate},final\n"));
+            }
+        }
+    }
     // Write what was logged even when the run failed: the epochs before the failure are real.
     let csv = write_metrics_csv(run_dir);
 
