@@ -403,6 +403,27 @@ fn init_from(
     device: &burn::tensor::Device,
 ) -> Result<(crate::Model, ModelSpec), TrainError> {
     use crate::Backbone;
+    if dir.is_file() {
+        // A PyTorch or safetensors checkpoint (torchvision's): imported with a fresh head for
+        // this data set's classes; inputs become RGB normalised as ImageNet.
+        let options = kiln_train::import::ImportOptions {
+            new_head: true,
+            ..Default::default()
+        };
+        let channels = crate::lookup(arch).map(|i| i.input[0]).unwrap_or(3);
+        let (model, spec, _) = crate::weights::import_arch(arch, channels, Some(data.classes.len()), dir, &options, device)
+            .map_err(|e| TrainError::Load {
+                path: dir.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        if channels == 3 {
+            let imagenet = kiln_core::Preprocessing::imagenet(256, 224);
+            data.preprocessing.channels = 3;
+            data.preprocessing.mean = imagenet.mean;
+            data.preprocessing.std = imagenet.std;
+        }
+        return Ok((model, spec));
+    }
     let (model, card) = model_dir::load(dir, device)?;
     if card.model.arch != arch {
         return Err(TrainError::Config(format!(

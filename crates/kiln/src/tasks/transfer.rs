@@ -45,8 +45,8 @@ pub enum TransferSource {
     },
     /// Train it here on a whole data set (e.g. Fashion-MNIST).
     Dataset(String),
-    /// A model directory: one trained by Kiln or imported from a torchvision checkpoint with
-    /// `cargo xtask import`.
+    /// A model directory (trained by Kiln, or imported with `cargo xtask import`), or a PyTorch /
+    /// safetensors checkpoint file of `arch` (torchvision's), imported on the fly.
     Dir(PathBuf),
 }
 
@@ -194,6 +194,7 @@ fn run(
 /// Runs the study into `out_dir` (`pretrained/`, one run directory per cell, `table.md`).
 pub fn transfer_study(config: &TransferConfig, out_dir: &Path, data_roots: &[PathBuf]) -> Result<Vec<TransferRow>, TrainError> {
     let (pretrained, arch) = match &config.source {
+        TransferSource::Dir(path) if path.is_file() => (path.clone(), config.arch.clone()),
         TransferSource::Dir(dir) => (dir.clone(), crate::model_dir::load_card(dir)?.model.arch),
         TransferSource::Classes { dataset, classes } => {
             let data = class_subset(&load_dataset(dataset, data_roots)?, classes);

@@ -183,3 +183,40 @@ fn weight_decay_spares_biases_and_norms_when_asked() {
         }
     }
 }
+
+/// `--init-from FILE`: a PyTorch checkpoint (LeNet-5 exported by PyTorch) becomes the backbone
+/// of a 5-class model; with the backbone frozen, its convolutions are still the checkpoint's
+/// after training, and the new head trained.
+#[test]
+fn init_from_a_pytorch_checkpoint_with_a_frozen_backbone() {
+    use kiln::tasks::{TrainConfig, class_subset, train_on};
+    let device = super::common::device();
+    let ckpt = super::common::root().join("crates/kiln/tests/fixtures/parity/lenet5.pth");
+    let data = class_subset(&load_dataset("mnist", &super::common::data_roots()).unwrap(), &[0, 1, 2, 3, 4]);
+    let (reference, _, _) =
+        kiln::weights::import_arch("lenet5", 1, None, &ckpt, &Default::default(), &device).unwrap();
+    let config = TrainConfig {
+        model: "lenet5".into(),
+        dataset: data.name.clone(),
+        backend: "flex".into(),
+        activation: None,
+        image_size: None,
+        init_from: Some(ckpt),
+        fit: FitConfig {
+            epochs: 1,
+            batch_size: 32,
+            train_limit: Some(256),
+            valid_size: 64,
+            freeze: Freeze::Backbone,
+            ..FitConfig::default()
+        },
+    };
+    let out = tempfile::tempdir().unwrap();
+    let report = train_on(&config, data, out.path(), false).unwrap();
+    assert_eq!(report.test.per_class_accuracy.len(), 5);
+    let (trained, _) = kiln::model_dir::load(out.path(), &device).unwrap();
+    let (a, b) = (tensors(&trained), tensors(&reference));
+    assert!(!changed(&a["LeNet5.conv1.weight"], &b["LeNet5.conv1.weight"]));
+    assert!(!changed(&a["LeNet5.conv2.weight"], &b["LeNet5.conv2.weight"]));
+    assert_eq!(a["LeNet5.fc3.bias"].len(), 5);
+}
