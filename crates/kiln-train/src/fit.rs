@@ -251,6 +251,7 @@ pub fn fit<M: Backbone>(
     }
     // Write what was logged even when the run failed: the epochs before the failure are real.
     let csv = write_metrics_csv(run_dir);
+    let plots = crate::plots::write_training_plots(run_dir, &crate::metrics_csv::read_epoch_metrics(run_dir));
 
     if let Some((step, value)) = guard.tripped() {
         return Err(TrainError::NonFiniteLoss { step, value });
@@ -264,6 +265,7 @@ pub fn fit<M: Backbone>(
         ));
     }
     csv?;
+    plots?;
     let (epochs_run, trained) = if guard.reached_max_steps() {
         (guard.steps().div_ceil(steps_per_epoch), guard.steps() * config.batch_size)
     } else {

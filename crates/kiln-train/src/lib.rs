@@ -21,6 +21,7 @@ pub mod import;
 mod image_input;
 pub mod metrics_csv;
 mod optim;
+pub mod plots;
 pub mod renderer;
 mod schedule;
 pub mod transfer;

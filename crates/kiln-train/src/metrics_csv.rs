@@ -42,7 +42,7 @@ fn epoch_value(log: &str) -> Option<f64> {
 /// `{split}_{metric}` in snake case; burn-train's "Top-K Accuracy @ TopK(5)" becomes
 /// `top5_accuracy`.
 fn column_name(split: &str, metric: &str) -> String {
-    let lower = metric.trim().to_lowercase();
+    let lower = metric.trim().replace('_', " ").to_lowercase();
     let name = match lower.strip_prefix("top-k accuracy @ topk(").and_then(|r| r.strip_suffix(')')) {
         Some(k) => format!("top{k}_accuracy"),
         None => lower
@@ -129,6 +129,8 @@ mod tests {
     #[test]
     fn column_names_are_snake_case() {
         assert_eq!(column_name("valid", "Top-K Accuracy @ TopK(5)"), "valid_top5_accuracy");
+        // burn-train writes the file names with underscores.
+        assert_eq!(column_name("train", "Top-K_Accuracy_@_TopK(5)"), "train_top5_accuracy");
         assert_eq!(column_name("train", "Learning Rate"), "train_learning_rate");
     }
 

@@ -212,6 +212,17 @@ where
         }
     }
     write_csv(run_dir, &reports)?;
+    let table = reports
+        .iter()
+        .map(|r| {
+            let mut row: std::collections::BTreeMap<String, f64> =
+                r.valid.iter().map(|(k, v)| (format!("valid_{k}"), *v)).collect();
+            row.insert("train_loss".into(), r.train_loss);
+            row.insert("train_learning_rate".into(), r.lr);
+            (r.epoch, row)
+        })
+        .collect();
+    crate::plots::write_training_plots(run_dir, &table)?;
     Ok(DenseOutcome {
         model,
         epochs: reports,
