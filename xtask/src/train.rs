@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     optimizer: Option<OptimizerKind>,
     /// Learning-rate schedule: constant, cosine[:warmup=E,min=LR], step:every=E[,gamma=G],
-    /// multistep:E1-E2[,gamma=G], exponential:gamma=G, onecycle [default: cosine].
+    /// multistep:E1-E2[,gamma=G], exponential:gamma=G, onecycle, plateau[:factor=F,patience=N] [default: cosine].
     #[arg(long)]
     schedule: Option<Schedule>,
     /// Momentum [default: 0.9 for SGD, 0 for RMSProp].

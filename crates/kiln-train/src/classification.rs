@@ -81,7 +81,10 @@ impl<M: ImageClassifier> InferenceStep for ClassificationModel<M> {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ClassificationBatch) -> ClassificationOutput {
-        self.forward_classification(batch)
+        let images = batch.images.dims()[0];
+        let output = self.forward_classification(batch);
+        self.guard.record_valid(&output.loss, images);
+        output
     }
 }
 
@@ -92,6 +95,7 @@ impl<M: ImageClassifier> InferenceStep for ClassificationModel<M> {
 pub struct LossGuard {
     interrupter: Option<Interrupter>,
     state: Arc<Mutex<GuardState>>,
+    monitor: Option<crate::ValidMonitor>,
 }
 
 #[derive(Default, Debug)]
@@ -116,6 +120,21 @@ impl LossGuard {
         Self {
             interrupter: Some(interrupter),
             state: Arc::default(),
+            monitor: None,
+        }
+    }
+
+    /// Also report validation losses to `monitor` (for reduce-on-plateau).
+    pub fn with_monitor(mut self, monitor: crate::ValidMonitor) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// Records one validation batch's loss, when a monitor listens (one scalar read-back).
+    pub fn record_valid(&self, loss: &Tensor<1>, images: usize) {
+        if let Some(monitor) = &self.monitor {
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            monitor.record(self.steps(), value, images);
         }
     }
 

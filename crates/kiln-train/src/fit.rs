@@ -169,6 +169,7 @@ pub fn fit<M: Backbone>(
     }
     let n_train = train_items.len();
     let steps_per_epoch = n_train.div_ceil(config.batch_size);
+    let monitor = crate::ValidMonitor::default();
     // Transfer learning: freeze (BatchNorm of frozen parts in inference mode) and a smaller
     // learning rate for the backbone.
     let ad = device.clone().autodiff();
@@ -185,7 +186,7 @@ pub fn fit<M: Backbone>(
             steps_per_epoch,
             vec![(backbone_group(&model, [p.channels, p.height, p.width], &ad), mult)],
         ),
-        None => config.schedule.build(config.lr, total_steps, steps_per_epoch),
+        None => config.schedule.build_monitored(config.lr, total_steps, steps_per_epoch, Some(monitor.clone())),
     };
     let augmentation = match &config.augment {
         Some(spec) => crate::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?,
@@ -229,7 +230,9 @@ pub fn fit<M: Backbone>(
     if !std::io::stdout().is_terminal() {
         training = training.renderer(Box::new(crate::renderer::PlainRenderer::new()));
     }
-    let guard = LossGuard::new(training.interrupter()).with_max_steps(config.max_steps);
+    let guard = LossGuard::new(training.interrupter())
+        .with_max_steps(config.max_steps)
+        .with_monitor(monitor);
     let mut wrapped = ClassificationModel::new(model, guard.clone());
     if config.label_smoothing > 0.0 {
         wrapped.label_smoothing = Some(config.label_smoothing as f32);

@@ -32,4 +32,4 @@ pub use evaluate::{EvalReport, evaluate};
 pub use fit::{FitConfig, FitOutcome, fit};
 pub use image_input::load_image;
 pub use optim::{OptimSettings, OptimizerKind};
-pub use schedule::{Schedule, StepScheduler};
+pub use schedule::{PlateauScheduler, Schedule, StepScheduler, ValidMonitor};

@@ -3,7 +3,8 @@
 //! resumed from a checkpoint continues at the right place, warm-up included.
 //!
 //! Spec (the `--schedule` flag): `constant`, `cosine[:warmup=E,min=LR]`, `step:every=E[,gamma=G]`,
-//! `multistep:E1-E2-..[,gamma=G]`, `exponential:gamma=G`, `onecycle[:pct=0.3,div=25,final=1e4]`.
+//! `multistep:E1-E2-..[,gamma=G]`, `exponential:gamma=G`, `onecycle[:pct=0.3,div=25,final=1e4]`,
+//! `plateau[:factor=0.1,patience=2,threshold=1e-4,min=0]` (on the validation loss).
 //! Epoch arguments may be fractional (`warmup=0.5`).
 
 use burn::optim::{
@@ -57,6 +58,19 @@ pub enum Schedule {
         /// Final rate = initial / final_div.
         final_div: f64,
     },
+    /// PyTorch's `ReduceLROnPlateau` on the validation loss: after `patience` epochs without a
+    /// relative improvement of `threshold`, multiply the rate by `factor` (not below `min_lr`).
+    /// Needs the validation losses, which [`crate::fit`] feeds it through a [`ValidMonitor`].
+    Plateau {
+        /// Factor applied at each reduction.
+        factor: f64,
+        /// Epochs without improvement tolerated.
+        patience: usize,
+        /// Relative improvement that counts (PyTorch's `threshold`, mode `rel`).
+        threshold: f64,
+        /// Floor of the rate.
+        min_lr: f64,
+    },
 }
 
 impl Default for Schedule {
@@ -95,6 +109,8 @@ impl Schedule {
                 lr * gamma.powi(milestones.iter().filter(|&&m| epoch >= m).count() as i32)
             }
             Self::Exponential { gamma } => lr * gamma.powf(epoch),
+            // The plateau rate depends on validation losses, not on the step: its starting rate.
+            Self::Plateau { .. } => lr,
             Self::OneCycle { pct, div, final_div } => {
                 let initial = lr / div;
                 let up = (pct * total - 1.0).max(1.0);
@@ -135,6 +151,34 @@ impl Schedule {
         scheduler
     }
 
+    /// The Burn scheduler for a run; a plateau schedule reads validation losses from `monitor`
+    /// (without one it keeps its starting rate).
+    pub fn build_monitored(
+        &self,
+        lr: f64,
+        total_steps: usize,
+        steps_per_epoch: usize,
+        monitor: Option<ValidMonitor>,
+    ) -> ModuleLrScheduler {
+        if let (Self::Plateau { factor, patience, threshold, min_lr }, Some(monitor)) = (self, monitor) {
+            return PlateauScheduler {
+                lr,
+                factor: *factor,
+                patience: *patience,
+                threshold: *threshold,
+                min_lr: *min_lr,
+                per_epoch: steps_per_epoch.max(1),
+                step: 0,
+                scale: 1.0,
+                best: f64::INFINITY,
+                bad: 0,
+                monitor,
+            }
+            .into();
+        }
+        self.build(lr, total_steps, steps_per_epoch)
+    }
+
     /// The Burn scheduler for a run.
     pub fn build(&self, lr: f64, total_steps: usize, steps_per_epoch: usize) -> ModuleLrScheduler {
         StepScheduler {
@@ -145,6 +189,99 @@ impl Schedule {
             step: 0,
         }
         .into()
+    }
+}
+
+/// Validation losses as the fit loop sees them, keyed by the number of training steps done when
+/// they were measured (an epoch's validation runs after its last step). Shared by the model
+/// wrapper that records them and the plateau scheduler that reads them.
+#[derive(Clone, Debug, Default)]
+pub struct ValidMonitor(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<usize, (f64, usize)>>>);
+
+impl ValidMonitor {
+    /// Records a validation batch of `n` samples with mean loss `loss`, measured after `step`
+    /// training steps.
+    pub fn record(&self, step: usize, loss: f64, n: usize) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let e = m.entry(step).or_insert((0.0, 0));
+        e.0 += loss * n as f64;
+        e.1 += n;
+    }
+
+    /// The mean validation loss measured after `step` training steps.
+    pub fn mean_at(&self, step: usize) -> Option<f64> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&step).filter(|(_, n)| *n > 0).map(|(s, n)| s / *n as f64)
+    }
+}
+
+/// Reduce-on-plateau as a Burn scheduler: at the first step of each epoch it looks at the
+/// previous epoch's mean validation loss. Its record holds the step, the scale, the best loss
+/// and the count of bad epochs, so a resumed run continues with the same rate.
+#[derive(Clone, Debug)]
+pub struct PlateauScheduler {
+    lr: f64,
+    factor: f64,
+    patience: usize,
+    threshold: f64,
+    min_lr: f64,
+    per_epoch: usize,
+    step: usize,
+    scale: f64,
+    best: f64,
+    bad: usize,
+    monitor: ValidMonitor,
+}
+
+impl PlateauScheduler {
+    /// The decision after one epoch's validation loss (PyTorch's rule, `mode=min`,
+    /// `threshold_mode=rel`, no cooldown).
+    fn observe(&mut self, loss: f64) {
+        if loss < self.best * (1.0 - self.threshold) {
+            self.best = loss;
+            self.bad = 0;
+        } else {
+            self.bad += 1;
+            if self.bad > self.patience {
+                self.scale *= self.factor;
+                self.bad = 0;
+            }
+        }
+    }
+}
+
+impl LrScheduler for PlateauScheduler {
+    fn step(&mut self) -> LearningRate {
+        if self.step > 0 && self.step % self.per_epoch == 0 {
+            if let Some(loss) = self.monitor.mean_at(self.step) {
+                self.observe(loss);
+            }
+        }
+        self.step += 1;
+        (self.lr * self.scale).max(self.min_lr)
+    }
+
+    fn to_record(&self) -> LrSchedulerRecord {
+        LrSchedulerRecord::new()
+            .with_scalar("step", self.step as u64)
+            .with_scalar("scale", self.scale)
+            .with_scalar("best", self.best)
+            .with_scalar("bad", self.bad as u64)
+    }
+
+    fn load_record(&mut self, record: LrSchedulerRecord) {
+        if let Some(step) = record.scalar::<u64>("step") {
+            self.step = step as usize;
+        }
+        if let Some(scale) = record.scalar::<f64>("scale") {
+            self.scale = scale;
+        }
+        if let Some(best) = record.scalar::<f64>("best") {
+            self.best = best;
+        }
+        if let Some(bad) = record.scalar::<u64>("bad") {
+            self.bad = bad as usize;
+        }
     }
 }
 
@@ -210,6 +347,9 @@ impl fmt::Display for Schedule {
             ),
             Self::Exponential { gamma } => write!(f, "exponential:gamma={gamma}"),
             Self::OneCycle { pct, div, final_div } => write!(f, "onecycle:pct={pct},div={div},final={final_div}"),
+            Self::Plateau { factor, patience, threshold, min_lr } => {
+                write!(f, "plateau:factor={factor},patience={patience},threshold={threshold},min={min_lr}")
+            }
         }
     }
 }
@@ -259,9 +399,15 @@ impl FromStr for Schedule {
                 div: num("div", 25.0)?,
                 final_div: num("final", 1e4)?,
             },
+            "plateau" => Self::Plateau {
+                factor: num("factor", 0.1)?,
+                patience: num("patience", 2.0)? as usize,
+                threshold: num("threshold", 1e-4)?,
+                min_lr: num("min", 0.0)?,
+            },
             other => {
                 return Err(format!(
-                    "unknown schedule `{other}`; expected constant, cosine, step, multistep, exponential or onecycle"
+                    "unknown schedule `{other}`; expected constant, cosine, step, multistep, exponential, onecycle or plateau"
                 ));
             }
         };
@@ -311,6 +457,31 @@ mod tests {
         close(at(&one, 0), 0.004);
         close(at(&one, 29), 0.1);
         close(at(&one, 99), 0.004 / 1e4);
+    }
+
+    /// Plateau: 2 steps per epoch, patience 1, factor 0.5. Validation losses 1.0, 0.9, 0.95,
+    /// 0.92, 0.91 → no reduction until the second epoch without improvement over 0.9.
+    #[test]
+    fn plateau_reduces_after_patience_and_resumes() {
+        let monitor = ValidMonitor::default();
+        let losses = [1.0, 0.9, 0.95, 0.92, 0.91, 0.5];
+        for (e, l) in losses.iter().enumerate() {
+            monitor.record(2 * (e + 1), *l, 10);
+        }
+        let spec: Schedule = "plateau:factor=0.5,patience=1".parse().unwrap();
+        assert_eq!(spec.to_string().parse::<Schedule>().unwrap(), spec);
+        let mut s = spec.build_monitored(0.1, 100, 2, Some(monitor.clone()));
+        let rates: Vec<f64> = (0..14).map(|_| s.step().base()).collect();
+        // Epoch starts at steps 0, 2, 4, ...: after epoch 1 (1.0) best; 2 (0.9) best; 3 (0.95)
+        // bad 1; 4 (0.92) bad 2 > 1 → ×0.5 at step 8; 5 (0.91) bad 1; 6 (0.5) best.
+        let expected = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05];
+        for (r, e) in rates.iter().zip(expected) {
+            close(*r, e);
+        }
+        // Restored mid-run, it continues with the same rate and counters.
+        let record = s.to_record();
+        let mut resumed = spec.build_monitored(0.1, 100, 2, Some(monitor)).load_record(record);
+        close(resumed.step().base(), 0.05);
     }
 
     /// A scheduler restored from its record in the middle of the warm-up continues exactly where
