@@ -24,6 +24,7 @@ pub struct DenseFlags {
     pub max_steps: Option<usize>,
     pub out: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    pub init_from: Option<PathBuf>,
 }
 
 pub fn train(f: DenseFlags) -> anyhow::Result<()> {
@@ -32,6 +33,7 @@ pub fn train(f: DenseFlags) -> anyhow::Result<()> {
         config.backbone = b;
     }
     config.upsample = f.upsample;
+    config.init_from = f.init_from;
     match f.dataset.as_deref() {
         None => {}
         Some(voc) if voc.starts_with("voc:") => config.data = DenseSource::Voc(PathBuf::from(&voc[4..])),

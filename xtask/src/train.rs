@@ -126,6 +126,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             max_steps: a.max_steps,
             out: a.out,
             data_dir: a.data_dir,
+            init_from: a.init_from,
         });
     }
     anyhow::ensure!(

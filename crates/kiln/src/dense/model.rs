@@ -82,6 +82,10 @@ pub struct DenseSpec {
     /// Widths of the small encoder.
     #[serde(default = "default_widths")]
     pub widths: Vec<usize>,
+    /// The backbone's exact registry spec, when it came from pretrained weights (its stem and
+    /// channels are then those of the weights).
+    #[serde(default)]
+    pub backbone_spec: Option<ModelSpec>,
 }
 
 fn default_widths() -> Vec<usize> {
@@ -102,6 +106,7 @@ impl DenseSpec {
             in_channels,
             image_size,
             widths: default_widths(),
+            backbone_spec: None,
         }
     }
 }
@@ -126,7 +131,11 @@ pub fn build_encoder(spec: &DenseSpec, device: &Device) -> Result<DenseEncoder, 
         image_size: Some(spec.image_size),
         ..BuildOptions::new(1000, spec.in_channels)
     };
-    let backbone = build_spec(&ModelSpec::new(&spec.backbone, &options)?, device)?;
+    let backbone_spec = match &spec.backbone_spec {
+        Some(s) => s.clone(),
+        None => ModelSpec::new(&spec.backbone, &options)?,
+    };
+    let backbone = build_spec(&backbone_spec, device)?;
     Ok(DenseEncoder::Backbone(BackboneEncoder { backbone }))
 }
 

@@ -39,6 +39,10 @@ pub struct DenseTrainConfig {
     pub box_weight: f32,
     /// Backend name.
     pub backend: String,
+    /// Pretrained weights for a registered backbone: a Kiln model directory of that
+    /// architecture, or a torchvision checkpoint file (`.pth`, `.safetensors`).
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
     /// Optimisation.
     pub fit: DenseFitConfig,
 }
@@ -55,6 +59,7 @@ impl DenseTrainConfig {
             dice_weight: 1.0,
             box_weight: 5.0,
             backend: kiln_core::DEFAULT_BACKEND.into(),
+            init_from: None,
             fit: DenseFitConfig::default(),
         }
     }
@@ -193,6 +198,32 @@ pub fn is_dense_dir(dir: &Path) -> bool {
         .is_some_and(|v| v.get("dense").is_some())
 }
 
+/// A registered backbone with pretrained weights, from a model directory or a checkpoint file.
+fn pretrained_backbone(
+    arch: &str,
+    path: &Path,
+    channels: usize,
+    device: &Device,
+) -> Result<(crate::Model, crate::ModelSpec), TrainError> {
+    if arch == "small" {
+        return Err(TrainError::Config("--init-from needs a registered backbone (--backbone resnet18, ...), not `small`".into()));
+    }
+    let load_error = |reason: String| TrainError::Load { path: path.to_path_buf(), reason };
+    let (model, spec) = if path.is_file() {
+        let (m, s, _) = crate::weights::import_arch(arch, channels, None, path, &Default::default(), device)
+            .map_err(|e| load_error(e.to_string()))?;
+        (m, s)
+    } else {
+        let (m, card) = crate::model_dir::load(path, device)?;
+        (m, card.model)
+    };
+    let wanted = crate::lookup(arch).map_err(|e| TrainError::Config(e.to_string()))?.name;
+    if spec.arch != wanted {
+        return Err(load_error(format!("holds a {} model, not {wanted}", spec.arch)));
+    }
+    Ok((model, spec))
+}
+
 /// Trains a dense model as `config` says into `out_dir`, then evaluates it on the test samples.
 pub fn train_dense(config: &DenseTrainConfig, out_dir: &Path, data_roots: &[PathBuf]) -> Result<DenseReport, TrainError> {
     let device = kiln_core::backend::checked_device(&config.backend).map_err(|e| TrainError::Config(e.to_string()))?;
@@ -216,7 +247,27 @@ pub fn train_dense_on(config: &DenseTrainConfig, data: DenseData, out_dir: &Path
         spec.upsample = config.upsample;
     }
     let ad = device.clone().autodiff();
-    let model = build_dense(&spec, &ad).map_err(|e| TrainError::Config(e.to_string()))?;
+    let pretrained = match &config.init_from {
+        Some(path) => Some(pretrained_backbone(&config.backbone, path, data.preprocessing.channels, &ad)?),
+        None => None,
+    };
+    if let Some((_, backbone_spec)) = &pretrained {
+        spec.backbone_spec = Some(backbone_spec.clone());
+    }
+    let mut model = build_dense(&spec, &ad).map_err(|e| TrainError::Config(e.to_string()))?;
+    if let Some((backbone, _)) = pretrained {
+        let encoder = super::DenseEncoder::Backbone(kiln_core::BackboneEncoder { backbone });
+        model = match model {
+            DenseModel::Segmenter(mut m) => {
+                m.encoder = encoder;
+                DenseModel::Segmenter(m)
+            }
+            DenseModel::Localizer(mut m) => {
+                m.encoder = encoder;
+                DenseModel::Localizer(m)
+            }
+        };
+    }
     let params = kiln_core::count_params(&model);
     let (dice, boxes) = (config.dice_weight, config.box_weight);
     let preprocessing = data.preprocessing.clone();

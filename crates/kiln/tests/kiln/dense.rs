@@ -173,3 +173,39 @@ fn voc_and_coco_examples_from_labelme_read() {
     let report = kiln::dense::train_dense(&config, dir.path(), &data_roots()).unwrap();
     assert!(report.epochs[0].train_loss.is_finite());
 }
+
+/// A registered backbone with pretrained weights (LeNet-5 exported by PyTorch) as the encoder of
+/// a localizer: after one small Adam step its first convolution is still the checkpoint's, within
+/// the step size; the saved model rebuilds with the same backbone.
+#[test]
+fn pretrained_backbone_weights_seed_the_encoder() {
+    use burn::module::{Module, ModuleVisitor, Param};
+    let ckpt = root().join("crates/kiln/tests/fixtures/parity/lenet5.pth");
+    let device = device();
+    let (reference, _, _) = kiln::weights::import_arch("lenet5", 1, None, &ckpt, &Default::default(), &device).unwrap();
+    let mut config = DenseTrainConfig::new(DenseTask::Localize);
+    config.backbone = "lenet5".into();
+    config.init_from = Some(ckpt);
+    config.image_size = 32;
+    config.fit.max_steps = Some(1);
+    config.fit.batch_size = 8;
+    let data = generated(DenseTask::Localize, 16, 8, 32);
+    let dir = tempfile::tempdir().unwrap();
+    train_dense_on(&config, data, dir.path(), &device).unwrap();
+    let (model, card) = kiln::dense::load_dense(dir.path(), &device).unwrap();
+    assert_eq!(card.dense.backbone_spec.as_ref().unwrap().arch, "lenet5");
+    struct First(Option<Vec<f32>>);
+    impl ModuleVisitor for First {
+        fn visit_float<const D: usize>(&mut self, p: &Param<burn::tensor::Tensor<D>>) {
+            if self.0.is_none() && D == 4 {
+                self.0 = Some(p.val().to_data().convert::<f32>().try_to_vec().unwrap());
+            }
+        }
+    }
+    let (mut a, mut b) = (First(None), First(None));
+    model.visit(&mut a);
+    reference.visit(&mut b);
+    let (a, b) = (a.0.unwrap(), b.0.unwrap());
+    let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(max <= 3e-3, "first conv moved by {max}");
+}
