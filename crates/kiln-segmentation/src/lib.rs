@@ -40,3 +40,37 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod interpolate_gradient {
+    use burn::tensor::{
+        Device, Tensor, TensorData,
+        module::interpolate,
+        ops::{InterpolateMode, InterpolateOptions},
+    };
+
+    /// Nearest upsampling's backward pass sums each output gradient into its source pixel
+    /// (checked against the forward mapping), so a decoder that upsamples this way trains its
+    /// deep stages.
+    #[test]
+    fn nearest_upsampling_gradient_reaches_the_source() {
+        let device = Device::flex();
+        let ad = device.clone().autodiff();
+        let x = Tensor::<4>::from_data(TensorData::new((0..9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]), &ad)
+            .require_grad();
+        let w: Vec<f32> = (0..36).map(|i| 1.0 + i as f32 * 0.01).collect();
+        let wt = Tensor::<4>::from_data(TensorData::new(w.clone(), [1, 1, 6, 6]), &ad);
+        let y = interpolate(x.clone(), InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([6, 6]));
+        let yv = y.clone().to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let grads = (y * wt).sum().backward();
+        let g = x.grad(&grads).unwrap().to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        // Expected: for each source pixel, the sum of w over the outputs that copy it.
+        let mut expected = [0f32; 9];
+        for (o, v) in yv.iter().enumerate() {
+            expected[*v as usize] += w[o];
+        }
+        for (a, e) in g.iter().zip(expected) {
+            assert!((a - e).abs() < 1e-4, "gradient {g:?} vs {expected:?}");
+        }
+    }
+}
