@@ -33,6 +33,9 @@ pub struct Args {
     /// Square input size [default: the data set's].
     #[arg(long)]
     image_size: Option<usize>,
+    /// ResNet stem: small (3×3, no max pool) or imagenet [default: small below 64 px].
+    #[arg(long)]
+    stem: Option<String>,
     /// Seed [default: 42].
     #[arg(long)]
     seed: Option<u64>,
@@ -67,6 +70,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         c.pretrain_augment = (aug != "none").then_some(aug);
     }
     c.image_size = a.image_size;
+    c.small_stem = match a.stem.as_deref() {
+        None => None,
+        Some("small") => Some(true),
+        Some("imagenet") => Some(false),
+        Some(other) => anyhow::bail!("--stem {other}: expected small or imagenet"),
+    };
     if let Some(b) = a.backend {
         c.backend = b;
     }

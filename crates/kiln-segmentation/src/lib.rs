@@ -56,20 +56,24 @@ mod interpolate_gradient {
     fn nearest_upsampling_gradient_reaches_the_source() {
         let device = Device::flex();
         let ad = device.clone().autodiff();
-        let x = Tensor::<4>::from_data(TensorData::new((0..9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]), &ad)
+        // Batch 2, 3 channels, 5×4 → 10×8; every input value distinct so that the forward
+        // output says which input each output copies.
+        let n_in = 2 * 3 * 5 * 4;
+        let x = Tensor::<4>::from_data(TensorData::new((0..n_in).map(|v| v as f32).collect::<Vec<_>>(), [2, 3, 5, 4]), &ad)
             .require_grad();
-        let w: Vec<f32> = (0..36).map(|i| 1.0 + i as f32 * 0.01).collect();
-        let wt = Tensor::<4>::from_data(TensorData::new(w.clone(), [1, 1, 6, 6]), &ad);
-        let y = interpolate(x.clone(), InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([6, 6]));
+        let n_out = 2 * 3 * 10 * 8;
+        let w: Vec<f32> = (0..n_out).map(|i| 1.0 + (i % 17) as f32 * 0.1).collect();
+        let wt = Tensor::<4>::from_data(TensorData::new(w.clone(), [2, 3, 10, 8]), &ad);
+        let y = interpolate(x.clone(), InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([10, 8]));
         let yv = y.clone().to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         let grads = (y * wt).sum().backward();
         let g = x.grad(&grads).unwrap().to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         // Expected: for each source pixel, the sum of w over the outputs that copy it.
-        let mut expected = [0f32; 9];
+        let mut expected = vec![0f32; n_in];
         for (o, v) in yv.iter().enumerate() {
             expected[*v as usize] += w[o];
         }
-        for (a, e) in g.iter().zip(expected) {
+        for (a, e) in g.iter().zip(expected.iter().copied()) {
             assert!((a - e).abs() < 1e-4, "gradient {g:?} vs {expected:?}");
         }
     }

@@ -148,6 +148,9 @@ pub struct BuildOptions {
     pub image_size: Option<[usize; 2]>,
     /// The hidden activation, where the architecture offers the choice (LeNet-5).
     pub activation: Option<Activation>,
+    /// ResNet: force the small-image stem (3×3, no max pool) on or off; by default it is used
+    /// below 64 pixels.
+    pub small_stem: Option<bool>,
 }
 
 impl BuildOptions {
@@ -158,6 +161,7 @@ impl BuildOptions {
             in_channels,
             image_size: None,
             activation: None,
+            small_stem: None,
         }
     }
 }
@@ -211,7 +215,9 @@ impl ModelSpec {
             Family::Vgg => to_json(&vgg_config(info.name).with_num_classes(nc).with_in_channels(ic)),
             Family::Inception => to_json(&InceptionV3Config::new().with_num_classes(nc).with_in_channels(ic)),
             Family::ResNet => {
-                let small = options.image_size.is_some_and(|[h, w]| h.min(w) < 64);
+                let small = options
+                    .small_stem
+                    .unwrap_or_else(|| options.image_size.is_some_and(|[h, w]| h.min(w) < 64));
                 let stem = if small { Stem::Small } else { Stem::Imagenet };
                 to_json(&resnet_config(info.name).with_num_classes(nc).with_in_channels(ic).with_stem(stem))
             }

@@ -29,6 +29,9 @@ pub struct TrainConfig {
     /// architecture's minimum.
     #[serde(default)]
     pub image_size: Option<usize>,
+    /// ResNet: force the small-image stem on (`Some(true)`) or off; `None` picks it below 64 px.
+    #[serde(default)]
+    pub small_stem: Option<bool>,
     /// Optimisation hyper-parameters.
     pub fit: FitConfig,
 }
@@ -266,6 +269,7 @@ pub fn resolve_train_config(
     let defaults = FitConfig::default();
     let optimizer = o.optimizer.unwrap_or(defaults.optimizer);
     Ok(TrainConfig {
+        small_stem: None,
         model: arch,
         dataset: o.dataset.clone().unwrap_or_else(|| "mnist".into()),
         backend: o.backend.clone().unwrap_or_else(|| backend::DEFAULT_BACKEND.into()),
@@ -351,6 +355,7 @@ pub fn train_on(
             let options = BuildOptions {
                 image_size: Some([data.preprocessing.height, data.preprocessing.width]),
                 activation: config.activation,
+                small_stem: config.small_stem,
                 ..BuildOptions::new(data.classes.len(), channels)
             };
             let spec = ModelSpec::new(&config.model, &options).map_err(|e| TrainError::Config(e.to_string()))?;

@@ -78,6 +78,8 @@ pub struct TransferConfig {
     pub backend: String,
     /// Input side (images are resized to it).
     pub image_size: Option<usize>,
+    /// ResNet stem override (see [`TrainConfig::small_stem`]).
+    pub small_stem: Option<bool>,
 }
 
 impl Default for TransferConfig {
@@ -99,6 +101,7 @@ impl Default for TransferConfig {
             seed: 42,
             backend: kiln_core::DEFAULT_BACKEND.into(),
             image_size: None,
+            small_stem: None,
         }
     }
 }
@@ -180,6 +183,7 @@ fn run(
     out: &Path,
 ) -> Result<TrainReport, TrainError> {
     let train = TrainConfig {
+        small_stem: config.small_stem,
         model: arch.to_string(),
         dataset: data.name.clone(),
         backend: config.backend.clone(),

@@ -102,6 +102,7 @@ fn lenet_on_mnist(fit: FitConfig) -> TrainConfig {
         activation: None,
         image_size: None,
         init_from: None,
+        small_stem: None,
         fit,
     }
 }

@@ -201,6 +201,7 @@ fn init_from_a_pytorch_checkpoint_with_a_frozen_backbone() {
         backend: "flex".into(),
         activation: None,
         image_size: None,
+        small_stem: None,
         init_from: Some(ckpt),
         fit: FitConfig {
             epochs: 1,
