@@ -1,5 +1,6 @@
 //! Transfer learning by feature extraction: a pretrained backbone, frozen (its BatchNorm
-//! statistics too), and a new head trained on a few labels; compared with training from scratch.
+//! statistics too), and a new classifier trained on a few labels; compared with training from
+//! scratch.
 //!
 //! ```text
 //! cargo run --release -p kiln --example transfer_feature_extraction -- [LABELS_PER_CLASS] [PRETRAINED] [TARGET]
@@ -7,29 +8,18 @@
 //! - default: pretrain LeNet-5 on MNIST digits 0–4 here, then learn digits 5–9 from 100 labels
 //!   per class;
 //! - `PRETRAINED`: a Kiln model directory, or a torchvision checkpoint (`resnet18-f37072fd.pth`,
-//!   `.safetensors`; the architecture is then `KILN_ARCH`, default resnet18);
-//! - `TARGET`: a data set name or your photos as an image folder, `folder:PATH,size=224`.
+//!   `.safetensors`; its architecture is `$KILN_ARCH`, default resnet18);
+//! - `TARGET`: a data set name, or your photos as an image folder: `folder:PATH,size=224`.
 
-use kiln::tasks::{Strategy, TransferConfig, TransferSource, markdown_table, transfer_study};
+use kiln::tasks::{Strategy, TransferConfig, markdown_table, transfer_study};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut config = TransferConfig {
-        budgets: vec![args.first().map(|s| s.parse()).transpose()?.unwrap_or(100)],
-        strategies: vec![Strategy::Scratch, Strategy::FeatureExtraction],
-        ..TransferConfig::default()
-    };
-    if let Some(pretrained) = args.get(1) {
-        config.source = TransferSource::Dir(PathBuf::from(pretrained));
-        config.arch = std::env::var("KILN_ARCH").unwrap_or_else(|_| "resnet18".into());
-    }
-    if let Some(target) = args.get(2) {
-        config.target = target.clone();
-        config.target_classes.clear();
-    }
+    let config = TransferConfig::from_example_args(&args, vec![Strategy::Scratch, Strategy::FeatureExtraction])?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let rows = transfer_study(&config, &root.join("runs/example-feature-extraction"), &[root.join("datasets"), root.join("data")])?;
+    let data = [root.join("datasets"), root.join("data")];
+    let rows = transfer_study(&config, &root.join("runs/example-feature-extraction"), &data)?;
     println!("{}", markdown_table(&rows));
     Ok(())
 }

@@ -197,33 +197,22 @@ fn run(
 
 /// Runs the study into `out_dir` (`pretrained/`, one run directory per cell, `table.md`).
 pub fn transfer_study(config: &TransferConfig, out_dir: &Path, data_roots: &[PathBuf]) -> Result<Vec<TransferRow>, TrainError> {
+    let pretrain_on = |data: ClassificationData| -> Result<(PathBuf, String), TrainError> {
+        let dir = out_dir.join("pretrained");
+        let fit = FitConfig {
+            epochs: config.pretrain_epochs,
+            seed: config.seed,
+            augment: config.pretrain_augment.clone(),
+            ..FitConfig::default()
+        };
+        run(config, &config.arch, data, fit, None, &dir)?;
+        Ok((dir, config.arch.clone()))
+    };
     let (pretrained, arch) = match &config.source {
         TransferSource::Dir(path) if path.is_file() => (path.clone(), config.arch.clone()),
         TransferSource::Dir(dir) => (dir.clone(), crate::model_dir::load_card(dir)?.model.arch),
-        TransferSource::Classes { dataset, classes } => {
-            let data = class_subset(&load_dataset(dataset, data_roots)?, classes);
-            let dir = out_dir.join("pretrained");
-            let fit = FitConfig {
-                epochs: config.pretrain_epochs,
-                seed: config.seed,
-                augment: config.pretrain_augment.clone(),
-                ..FitConfig::default()
-            };
-            run(config, &config.arch, data, fit, None, &dir)?;
-            (dir, config.arch.clone())
-        }
-        TransferSource::Dataset(name) => {
-            let data = load_dataset(name, data_roots)?;
-            let dir = out_dir.join("pretrained");
-            let fit = FitConfig {
-                epochs: config.pretrain_epochs,
-                seed: config.seed,
-                augment: config.pretrain_augment.clone(),
-                ..FitConfig::default()
-            };
-            run(config, &config.arch, data, fit, None, &dir)?;
-            (dir, config.arch.clone())
-        }
+        TransferSource::Classes { dataset, classes } => pretrain_on(class_subset(&load_dataset(dataset, data_roots)?, classes))?,
+        TransferSource::Dataset(name) => pretrain_on(load_dataset(name, data_roots)?)?,
     };
     let target = load_dataset(&config.target, data_roots)?;
     let target = if config.target_classes.is_empty() { target } else { class_subset(&target, &config.target_classes) };
@@ -274,6 +263,29 @@ pub fn transfer_study(config: &TransferConfig, out_dir: &Path, data_roots: &[Pat
         source: e,
     })?;
     Ok(rows)
+}
+
+impl TransferConfig {
+    /// The study the transfer examples run: `strategies` against each other, with the examples'
+    /// positional arguments `[LABELS_PER_CLASS] [PRETRAINED] [TARGET]` (a pretrained file is of
+    /// architecture `$KILN_ARCH`, default resnet18).
+    pub fn from_example_args(args: &[String], strategies: Vec<Strategy>) -> Result<Self, String> {
+        let budget = args.first().map(|s| s.parse::<usize>()).transpose().map_err(|e| format!("labels per class: {e}"))?;
+        let mut config = TransferConfig {
+            budgets: vec![budget.unwrap_or(100)],
+            strategies,
+            ..TransferConfig::default()
+        };
+        if let Some(pretrained) = args.get(1) {
+            config.source = TransferSource::Dir(PathBuf::from(pretrained));
+            config.arch = std::env::var("KILN_ARCH").unwrap_or_else(|_| "resnet18".into());
+        }
+        if let Some(target) = args.get(2) {
+            config.target = target.clone();
+            config.target_classes.clear();
+        }
+        Ok(config)
+    }
 }
 
 /// The study as a Markdown table.
