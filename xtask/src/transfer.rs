@@ -12,6 +12,9 @@ pub struct Args {
     /// torchvision checkpoint with `cargo xtask import`) instead of pretraining here.
     #[arg(long)]
     from: Option<PathBuf>,
+    /// The class-split study on this data set: pretrain on its classes 0-4, learn 5-9 [default: mnist].
+    #[arg(long)]
+    split: Option<String>,
     /// Pretrain on this whole data set (e.g. fashion-mnist) [default: MNIST digits 0-4].
     #[arg(long)]
     pretrain_dataset: Option<String>,
@@ -51,6 +54,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut c = TransferConfig::default();
     if let Some(arch) = a.arch {
         c.arch = arch;
+    }
+    if let Some(d) = a.split {
+        c.source = TransferSource::Classes {
+            dataset: d.clone(),
+            classes: (0..5).collect(),
+        };
+        c.target = d;
     }
     if let Some(d) = a.pretrain_dataset {
         c.source = TransferSource::Dataset(d);
