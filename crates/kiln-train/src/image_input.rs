@@ -12,12 +12,16 @@ use std::path::Path;
 ///
 /// A missing, unreadable or corrupt file is a [`DataError`] naming the file.
 pub fn load_image(path: &Path, preprocessing: &Preprocessing) -> Result<ImageItem, DataError> {
+    Ok(prepare(decode(path)?, preprocessing))
+}
+
+/// Reads and decodes an image file; a missing or corrupt file is a [`DataError`] naming it.
+pub(crate) fn decode(path: &Path) -> Result<DynamicImage, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let image = image::load_from_memory(&bytes).map_err(|e| DataError::Image {
+    image::load_from_memory(&bytes).map_err(|e| DataError::Image {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    })?;
-    Ok(prepare(image, preprocessing))
+    })
 }
 
 fn prepare(image: DynamicImage, p: &Preprocessing) -> ImageItem {

@@ -137,3 +137,50 @@ fn interleave(items: Vec<ImageItem>) -> Vec<ImageItem> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_png(path: &Path, value: u8) {
+        image::RgbImage::from_pixel(12, 8, image::Rgb([value, value, value])).save(path).unwrap();
+    }
+
+    #[test]
+    fn class_folders_split_and_resize() {
+        let dir = tempfile::tempdir().unwrap();
+        for (class, value) in [("cat", 10u8), ("dog", 200)] {
+            std::fs::create_dir_all(dir.path().join(class)).unwrap();
+            for i in 0..5 {
+                write_png(&dir.path().join(class).join(format!("{i}.png")), value);
+            }
+        }
+        let data = load(dir.path(), 1, 16).unwrap();
+        assert_eq!(data.classes, ["cat", "dog"]);
+        assert_eq!((data.train.len(), data.test.len()), (8, 2));
+        // Interleaved so that a hold-out from the end sees both classes.
+        assert_eq!(data.train.iter().map(|i| i.label).collect::<Vec<_>>(), [0, 1, 0, 1, 0, 1, 0, 1]);
+        let item = &data.train[1];
+        assert_eq!((item.channels, item.height, item.width), (1, 16, 16));
+        assert!(item.pixels.iter().all(|&p| p == 200));
+    }
+
+    #[test]
+    fn train_and_val_layout_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        for split in ["train", "val"] {
+            for class in ["a", "b"] {
+                let d = dir.path().join(split).join(class);
+                std::fs::create_dir_all(&d).unwrap();
+                write_png(&d.join("x.png"), 1);
+            }
+        }
+        let data = load(dir.path(), 3, 8).unwrap();
+        assert_eq!((data.train.len(), data.test.len(), data.preprocessing.channels), (2, 2, 3));
+        let missing = load(&dir.path().join("nope"), 3, 8).unwrap_err().to_string();
+        assert!(missing.contains("image folder not found"), "{missing}");
+        std::fs::write(dir.path().join("train/a/broken.png"), b"not a png").unwrap();
+        let broken = load(dir.path(), 3, 8).unwrap_err().to_string();
+        assert!(broken.contains("broken.png"), "{broken}");
+    }
+}
