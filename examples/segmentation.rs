@@ -4,8 +4,9 @@
 //! ```text
 //! cargo run --release -p kiln --example segmentation -- [nearest|unpool|transposed] [epochs]
 //! ```
-//! Writes `runs/example-segmentation/` (model, metrics.csv, pictures/*.png: image | predicted |
-//! true mask).
+//! Writes `runs/example-segmentation/` (model, metrics.csv, plots, pictures/*.png: image |
+//! predicted | true mask). About 10 minutes on two CPU cores; expect a test mIoU near 0.8 with the
+//! default 3 epochs (0.85 after 4, see the README).
 
 use kiln::dense::{DenseSource, DenseTask, DenseTrainConfig, predict_dense, train_dense};
 use kiln::segmentation::{SegArch, Upsample};
@@ -14,14 +15,14 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let upsample: Upsample = args.first().map(|s| s.parse()).transpose()?.unwrap_or(Upsample::Transposed);
-    let epochs: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(2);
+    let epochs: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
 
     // A U-Net-style decoder (concatenated skips) over the small encoder, on 48-px canvases with
     // one to three MNIST digits and clutter; class 0 is background, class d + 1 digit d.
     let mut config = DenseTrainConfig::new(DenseTask::Segment(SegArch::UNet));
     config.upsample = Some(upsample);
     config.image_size = 48;
-    config.data = DenseSource::Generated { source: "mnist".into(), train: 6_000, valid: 500, test: 1_000 };
+    config.data = DenseSource::Generated { source: "mnist".into(), train: 12_000, valid: 500, test: 1_000 };
     config.fit.epochs = epochs;
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
