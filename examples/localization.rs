@@ -4,8 +4,9 @@
 //! ```text
 //! cargo run --release -p kiln --example localization -- [backbone] [epochs]
 //! ```
-//! `backbone` is `small` (default) or any registered model (`resnet18`, `vgg11_bn`, ...). About 6
-//! minutes on two CPU cores with the defaults (12,000 canvases, 5 epochs).
+//! `backbone` is `small` (default) or any registered model (`resnet18`, `vgg11_bn`, ...). With the
+//! defaults (12,000 canvases, 5 epochs) it took 444 s on two CPU cores and scored, on 1,000 test
+//! canvases, 97.7% at IoU ≥ 0.5 and 89.5% with the right class as well (8 epochs: see the README).
 
 use kiln::dense::{DenseSource, DenseTask, DenseTrainConfig, predict_dense, train_dense};
 use std::path::PathBuf;
