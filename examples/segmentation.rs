@@ -5,8 +5,8 @@
 //! cargo run --release -p kiln --example segmentation -- [nearest|unpool|transposed] [epochs]
 //! ```
 //! Writes `runs/example-segmentation/` (model, metrics.csv, plots, pictures/*.png: image |
-//! predicted | true mask). About 10 minutes on two CPU cores; expect a test mIoU near 0.8 with the
-//! default 3 epochs (0.85 after 4, see the README).
+//! predicted | true mask). With the defaults (transposed, 12,000 canvases, 3 epochs) it took 460 s
+//! on two CPU cores and scored a test mIoU of 0.818 on 1,000 canvases (0.85 after 4 epochs: README).
 
 use kiln::dense::{DenseSource, DenseTask, DenseTrainConfig, predict_dense, train_dense};
 use kiln::segmentation::{SegArch, Upsample};
