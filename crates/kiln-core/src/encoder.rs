@@ -32,6 +32,12 @@ pub trait Encoder: Module + ModuleDisplay + core::fmt::Display + 'static {
     /// - images `[batch, in_channels, h, w]`
     /// - returns [`Encoded`], one entry per stage
     fn encode(&self, images: Tensor<4>) -> Encoded;
+
+    /// Whether [`Encoded::pool_indices`] holds the indices of a 2×2 max pool between every two
+    /// consecutive stages (what SegNet's unpooling needs).
+    fn pools_with_indices(&self) -> bool {
+        false
+    }
 }
 
 /// Any classifier of the zoo used as an encoder: its [`Backbone::forward_features`] stages. Its
@@ -123,5 +129,9 @@ impl Encoder for SmallEncoder {
         }
         pool_indices.push(None);
         Encoded { features, pool_indices }
+    }
+
+    fn pools_with_indices(&self) -> bool {
+        true
     }
 }

@@ -151,8 +151,8 @@ impl SegmenterConfig {
     }
 
     /// Builds the decoder around `encoder`. Errors when max unpooling is asked of an encoder
-    /// that does not return pooling indices at every stage boundary, or when its stages do not
-    /// halve the resolution.
+    /// that does not pool with indices between its stages, or whose stages do not halve the
+    /// resolution.
     pub fn init<E: Encoder>(&self, encoder: E, device: &Device) -> Result<Segmenter<E>, String> {
         let stages = encoder.stages();
         if stages.is_empty() {
@@ -160,7 +160,7 @@ impl SegmenterConfig {
         }
         if self.upsample == Upsample::Unpool {
             let pooled = stages.windows(2).all(|w| w[1].reduction == 2 * w[0].reduction) && stages[0].reduction == 1;
-            if !pooled || !encoder_returns_indices(&encoder, device) {
+            if !pooled || !encoder.pools_with_indices() {
                 return Err(format!(
                     "max unpooling needs an encoder that records the indices of its max pools between stages \
                      (the small encoder, `--backbone small`); this encoder's stages {:?} do not",
@@ -217,31 +217,6 @@ impl SegmenterConfig {
             skip: self.skip,
         })
     }
-}
-
-/// Whether `encoder` returns pooling indices between all its stages (probed with a tiny input).
-fn encoder_returns_indices<E: Encoder>(encoder: &E, device: &Device) -> bool {
-    let stages = encoder.stages();
-    let side = 1usize << stages.len();
-    let channels = first_conv_in_channels(encoder).unwrap_or(3);
-    let probe = Tensor::<4>::zeros([1, channels, side, side], device);
-    let encoded = encoder.encode(probe);
-    encoded.pool_indices.iter().take(stages.len() - 1).all(Option::is_some)
-}
-
-/// The input channels of the first convolution of a module (its first rank-4 parameter).
-fn first_conv_in_channels<M: Module>(module: &M) -> Option<usize> {
-    struct First(Option<usize>);
-    impl burn::module::ModuleVisitor for First {
-        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            if self.0.is_none() && D == 4 {
-                self.0 = Some(param.val().dims()[1]);
-            }
-        }
-    }
-    let mut v = First(None);
-    module.visit(&mut v);
-    v.0
 }
 
 /// One decoder stage: reduce the channels to those of the target stage, upsample to its

@@ -77,14 +77,6 @@ pub fn param_paths<M: Module>(model: &M) -> Vec<(ParamId, String)> {
     v.out
 }
 
-/// The ids of the parameters that [`Backbone::reset_classifier`] replaces (the last layer).
-pub fn reset_ids<M: Backbone + Clone>(model: &M, device: &Device) -> BTreeSet<ParamId> {
-    let before: BTreeSet<ParamId> = param_paths(model).into_iter().map(|(id, _)| id).collect();
-    let fresh = model.clone().reset_classifier(model.num_classes(), device);
-    let after: BTreeSet<ParamId> = param_paths(&fresh).into_iter().map(|(id, _)| id).collect();
-    before.difference(&after).copied().collect()
-}
-
 /// The ids of the head: the trainable parameters that no backbone stage uses (everything after
 /// the feature stages: ResNet's `fc`, LeNet's and VGG's classifier MLP, Inception's `fc` and
 /// auxiliary head). `model` must be on an autodiff device; `input` is `[channels, h, w]`.

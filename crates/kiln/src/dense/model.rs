@@ -31,6 +31,13 @@ impl Encoder for DenseEncoder {
             Self::Backbone(e) => e.encode(images),
         }
     }
+
+    fn pools_with_indices(&self) -> bool {
+        match self {
+            Self::Small(e) => e.pools_with_indices(),
+            Self::Backbone(e) => e.pools_with_indices(),
+        }
+    }
 }
 
 /// The dense tasks.
