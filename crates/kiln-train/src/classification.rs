@@ -70,8 +70,7 @@ impl<M: ImageClassifier> TrainStep for ClassificationModel<M> {
     fn step(&self, batch: ClassificationBatch) -> TrainOutput<ClassificationOutput> {
         let images = batch.images.dims()[0];
         let output = self.forward_classification(batch);
-        self.guard.check(&output.loss);
-        self.guard.record_images(images);
+        self.guard.check(&output.loss, images);
         TrainOutput::new(self, output.loss.backward(), output)
     }
 }
@@ -154,11 +153,13 @@ impl LossGuard {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).steps
     }
 
-    /// Checks one training loss (one read-back of a scalar per step).
-    pub fn check(&self, loss: &Tensor<1>) {
+    /// Checks one training loss (one read-back of a scalar per step) of a step of `images`
+    /// images, and time-stamps the step for throughput.
+    pub fn check(&self, loss: &Tensor<1>, images: usize) {
         let value = loss.clone().into_scalar::<f32>();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.steps += 1;
+        state.step_log.push((std::time::Instant::now(), images));
         if !value.is_finite() && state.tripped.is_none() {
             state.tripped = Some((state.steps, value));
             if let Some(interrupter) = &self.interrupter {
@@ -171,13 +172,6 @@ impl LossGuard {
                 interrupter.stop(Some("--max-steps reached"));
             }
         }
-    }
-
-    /// Records the images of the step just checked (after its loss was read back, so the time
-    /// stamp is when the step's forward pass had finished).
-    pub fn record_images(&self, images: usize) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.step_log.push((std::time::Instant::now(), images));
     }
 
     /// Training images per second of each run of `per_epoch` consecutive steps (an epoch),

@@ -15,7 +15,7 @@ use burn::{
         metric::{AccuracyMetric, LearningRateMetric, LossMetric, TopKAccuracyMetric},
     },
 };
-use crate::transfer::{Freeze, backbone_group, freeze_outside, trainable_group};
+use crate::transfer::{Freeze, Split, freeze_outside};
 use kiln_core::Backbone;
 use serde::{Deserialize, Serialize};
 use std::{io::IsTerminal, path::Path, time::Instant};
@@ -101,6 +101,9 @@ impl FitConfig {
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(format!("label smoothing must be in [0, 1), got {}", self.label_smoothing));
         }
+        if self.backbone_lr_mult.is_some() && matches!(self.schedule, Schedule::Plateau { .. }) {
+            return bad("the plateau schedule cannot be combined with --backbone-lr-mult".into());
+        }
         if self.backbone_lr_mult.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
             return bad("the backbone learning-rate multiplier must be finite and non-negative".into());
         }
@@ -169,24 +172,26 @@ pub fn fit<M: Backbone>(
     }
     let n_train = train_items.len();
     let steps_per_epoch = n_train.div_ceil(config.batch_size);
-    let monitor = crate::ValidMonitor::default();
+    // The plateau schedule reads validation losses; other schedules need no read-back of them.
+    let monitor = matches!(config.schedule, Schedule::Plateau { .. }).then(crate::ValidMonitor::default);
     // Transfer learning: freeze (BatchNorm of frozen parts in inference mode) and a smaller
-    // learning rate for the backbone.
+    // learning rate for the backbone; the model is probed for its stages and head once.
     let ad = device.clone().autodiff();
     let p = &data.preprocessing;
-    let model = match trainable_group(&model, config.freeze, [p.channels, p.height, p.width], &ad) {
+    let split = (config.freeze != Freeze::None || config.backbone_lr_mult.is_some())
+        .then(|| Split::of(&model, [p.channels, p.height, p.width], &ad));
+    let model = match split.as_ref().and_then(|s| s.trainable(config.freeze)) {
         Some(trainable) => freeze_outside(model, trainable),
         None => model,
     };
     let total_steps = config.epochs * steps_per_epoch;
-    let scheduler = match config.backbone_lr_mult {
-        Some(mult) => config.schedule.build_grouped(
-            config.lr,
-            total_steps,
-            steps_per_epoch,
-            vec![(backbone_group(&model, [p.channels, p.height, p.width], &ad), mult)],
-        ),
-        None => config.schedule.build_monitored(config.lr, total_steps, steps_per_epoch, Some(monitor.clone())),
+    let scheduler = match (config.backbone_lr_mult, &split) {
+        (Some(mult), Some(split)) => {
+            config
+                .schedule
+                .build_grouped(config.lr, total_steps, steps_per_epoch, vec![(split.backbone_group(), mult)])
+        }
+        _ => config.schedule.build_monitored(config.lr, total_steps, steps_per_epoch, monitor.clone()),
     };
     let augmentation = match &config.augment {
         Some(spec) => crate::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?,
@@ -230,9 +235,10 @@ pub fn fit<M: Backbone>(
     if !std::io::stdout().is_terminal() {
         training = training.renderer(Box::new(crate::renderer::PlainRenderer::new()));
     }
-    let guard = LossGuard::new(training.interrupter())
-        .with_max_steps(config.max_steps)
-        .with_monitor(monitor);
+    let mut guard = LossGuard::new(training.interrupter()).with_max_steps(config.max_steps);
+    if let Some(monitor) = monitor {
+        guard = guard.with_monitor(monitor);
+    }
     let mut wrapped = ClassificationModel::new(model, guard.clone());
     if config.label_smoothing > 0.0 {
         wrapped.label_smoothing = Some(config.label_smoothing as f32);

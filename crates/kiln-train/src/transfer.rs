@@ -77,22 +77,61 @@ pub fn param_paths<M: Module>(model: &M) -> Vec<(ParamId, String)> {
     v.out
 }
 
+/// A model's parameters split into backbone stages and head, probed once.
+#[derive(Clone, Debug)]
+pub struct Split {
+    /// Per stage, the ids of the parameters that first act in it (see [`stage_ids`]).
+    pub stages: Vec<BTreeSet<ParamId>>,
+    /// The trainable parameters no stage uses (see [`head_ids`]).
+    pub head: BTreeSet<ParamId>,
+    /// Every float parameter's id and path.
+    pub params: Vec<(ParamId, String)>,
+}
+
+impl Split {
+    /// Probes `model` (on an autodiff device) with one input of shape `[channels, h, w]`.
+    pub fn of<M: Backbone + Clone>(model: &M, input: [usize; 3], device: &Device) -> Self {
+        struct T(BTreeSet<ParamId>);
+        impl ModuleVisitor for T {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if param.val().is_require_grad() {
+                    self.0.insert(param.id);
+                }
+            }
+        }
+        let mut trainable = T(BTreeSet::new());
+        model.visit(&mut trainable);
+        let stages = stage_ids(model, input, device);
+        let reached: BTreeSet<ParamId> = stages.iter().flatten().copied().collect();
+        Self {
+            head: trainable.0.difference(&reached).copied().collect(),
+            stages,
+            params: param_paths(model),
+        }
+    }
+
+    /// What `freeze` leaves trainable, as a group (`None`: everything).
+    pub fn trainable(&self, freeze: Freeze) -> Option<ParamGroup> {
+        let mut ids = self.head.clone();
+        match freeze {
+            Freeze::None => return None,
+            Freeze::Backbone => {}
+            Freeze::Stages(n) => self.stages.iter().rev().take(n).for_each(|s| ids.extend(s.iter().copied())),
+        }
+        Some(modules_group(&self.params, &ids))
+    }
+
+    /// The group of the backbone (everything but the head), for a smaller learning rate.
+    pub fn backbone_group(&self) -> ParamGroup {
+        ParamGroup::all().exclude(ParamGroup::from_ids(self.head.iter().copied().collect()))
+    }
+}
+
 /// The ids of the head: the trainable parameters that no backbone stage uses (everything after
 /// the feature stages: ResNet's `fc`, LeNet's and VGG's classifier MLP, Inception's `fc` and
 /// auxiliary head). `model` must be on an autodiff device; `input` is `[channels, h, w]`.
 pub fn head_ids<M: Backbone + Clone>(model: &M, input: [usize; 3], device: &Device) -> BTreeSet<ParamId> {
-    struct T(BTreeSet<ParamId>);
-    impl ModuleVisitor for T {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if param.val().is_require_grad() {
-                self.0.insert(param.id);
-            }
-        }
-    }
-    let mut t = T(BTreeSet::new());
-    model.visit(&mut t);
-    let reached: BTreeSet<ParamId> = stage_ids(model, input, device).into_iter().flatten().collect();
-    t.0.difference(&reached).copied().collect()
+    Split::of(model, input, device).head
 }
 
 /// For each backbone stage, the ids of the parameters that first act in it (they receive a
@@ -155,27 +194,6 @@ fn modules_group(model_params: &[(ParamId, String)], ids: &BTreeSet<ParamId>) ->
         .fuse(&ParamGroup::from_ids(ids.iter().copied().collect()))
 }
 
-/// What `freeze` leaves trainable, as a group (`None`: everything).
-pub fn trainable_group<M: Backbone + Clone>(model: &M, freeze: Freeze, input: [usize; 3], device: &Device) -> Option<ParamGroup> {
-    if freeze == Freeze::None {
-        return None;
-    }
-    let head = head_ids(model, input, device);
-    let params = param_paths(model);
-    match freeze {
-        Freeze::None => None,
-        Freeze::Backbone => Some(modules_group(&params, &head)),
-        Freeze::Stages(n) => {
-            let stages = stage_ids(model, input, device);
-            let mut ids = head;
-            for stage in stages.iter().rev().take(n) {
-                ids.extend(stage.iter().copied());
-            }
-            Some(modules_group(&params, &ids))
-        }
-    }
-}
-
 /// Freezes everything outside `trainable`: no gradients, and BatchNorm (every training flag)
 /// in inference mode, so running statistics are used and not updated.
 pub fn freeze_outside<M: Module>(model: M, trainable: ParamGroup) -> M {
@@ -184,7 +202,7 @@ pub fn freeze_outside<M: Module>(model: M, trainable: ParamGroup) -> M {
 
 /// The group of the backbone (everything but the head), for a smaller learning rate.
 pub fn backbone_group<M: Backbone + Clone>(model: &M, input: [usize; 3], device: &Device) -> ParamGroup {
-    ParamGroup::all().exclude(ParamGroup::from_ids(head_ids(model, input, device).into_iter().collect()))
+    Split::of(model, input, device).backbone_group()
 }
 
 #[cfg(test)]
