@@ -22,6 +22,7 @@ mod init;
 mod params;
 pub mod summary;
 pub mod trace;
+mod values;
 mod weights;
 
 pub use activation::Activation;
@@ -32,4 +33,5 @@ pub use conv_block::{ConvBnAct, ConvBnActConfig};
 pub use encoder::{BackboneEncoder, Encoded, Encoder, SmallEncoder, SmallEncoderConfig};
 pub use init::Init;
 pub use params::count_params;
+pub use values::{floats, ints};
 pub use weights::KeyRules;

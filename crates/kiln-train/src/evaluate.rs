@@ -34,7 +34,7 @@ pub fn evaluate<M: ImageClassifier>(
     for chunk in items.chunks(batch_size.max(1)) {
         let batch = batcher.batch(chunk.to_vec(), device);
         let predicted = model.forward_logits(batch.images).argmax(1).flatten::<1>(0, 1);
-        let predicted: Vec<i64> = predicted.into_data().convert::<i64>().try_into_vec().unwrap_or_default();
+        let predicted: Vec<i64> = kiln_core::ints(predicted);
         for (item, p) in chunk.iter().zip(predicted) {
             if item.label < num_classes {
                 confusion[item.label][p as usize] += 1;

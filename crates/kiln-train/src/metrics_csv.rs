@@ -93,7 +93,12 @@ pub fn read_epoch_metrics(run_dir: &Path) -> BTreeMap<usize, BTreeMap<String, f6
 /// Writes `{run_dir}/metrics.csv` (atomically): one row per epoch, one column per split and
 /// metric (`train_loss`, `valid_accuracy`, ...), sorted by name.
 pub fn write_metrics_csv(run_dir: &Path) -> Result<(), TrainError> {
-    let table = read_epoch_metrics(run_dir);
+    write_table_csv(run_dir, &read_epoch_metrics(run_dir))
+}
+
+/// Writes `{run_dir}/metrics.csv` (atomically) from an epoch → column → value table: one row per
+/// epoch, columns sorted by name, empty cells where a column has no value.
+pub fn write_table_csv(run_dir: &Path, table: &BTreeMap<usize, BTreeMap<String, f64>>) -> Result<(), TrainError> {
     let columns: BTreeSet<&String> = table.values().flat_map(|row| row.keys()).collect();
     let mut csv = String::from("epoch");
     for c in &columns {
@@ -101,7 +106,7 @@ pub fn write_metrics_csv(run_dir: &Path) -> Result<(), TrainError> {
         csv.push_str(c);
     }
     csv.push('\n');
-    for (epoch, row) in &table {
+    for (epoch, row) in table {
         csv.push_str(&epoch.to_string());
         for c in &columns {
             csv.push(',');

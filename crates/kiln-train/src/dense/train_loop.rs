@@ -78,23 +78,24 @@ pub struct DenseOutcome<M> {
     pub seconds: f64,
 }
 
+/// The reports as an epoch → column → value table (`metrics.csv`'s columns: `train_loss`,
+/// `train_learning_rate`, `train_images_per_second`, `valid_*`).
+fn table(epochs: &[EpochReport]) -> std::collections::BTreeMap<usize, std::collections::BTreeMap<String, f64>> {
+    epochs
+        .iter()
+        .map(|r| {
+            let mut row: std::collections::BTreeMap<String, f64> =
+                r.valid.iter().map(|(k, v)| (format!("valid_{k}"), *v)).collect();
+            row.insert("train_loss".into(), r.train_loss);
+            row.insert("train_learning_rate".into(), r.lr);
+            row.insert("train_images_per_second".into(), r.train_images_per_second);
+            (r.epoch, row)
+        })
+        .collect()
+}
+
 fn write_csv(run_dir: &Path, epochs: &[EpochReport]) -> Result<(), TrainError> {
-    let mut csv = String::from("epoch,train_loss,learning_rate,train_images_per_second");
-    if let Some(first) = epochs.first() {
-        for (name, _) in &first.valid {
-            csv.push_str(&format!(",valid_{name}"));
-        }
-    }
-    csv.push('\n');
-    for e in epochs {
-        csv.push_str(&format!("{},{:.6},{:.6e},{:.1}", e.epoch, e.train_loss, e.lr, e.train_images_per_second));
-        for (_, v) in &e.valid {
-            csv.push_str(&format!(",{v:.6}"));
-        }
-        csv.push('\n');
-    }
-    let path = run_dir.join("metrics.csv");
-    fsutil::write_atomic(&path, csv.as_bytes()).map_err(|e| TrainError::io(path, e))
+    crate::metrics_csv::write_table_csv(run_dir, &table(epochs))
 }
 
 /// Trains `model` (built on `device.clone().autodiff()`) on `train`, minimising `loss`, and
@@ -212,17 +213,7 @@ where
         }
     }
     write_csv(run_dir, &reports)?;
-    let table = reports
-        .iter()
-        .map(|r| {
-            let mut row: std::collections::BTreeMap<String, f64> =
-                r.valid.iter().map(|(k, v)| (format!("valid_{k}"), *v)).collect();
-            row.insert("train_loss".into(), r.train_loss);
-            row.insert("train_learning_rate".into(), r.lr);
-            (r.epoch, row)
-        })
-        .collect();
-    crate::plots::write_training_plots(run_dir, &table)?;
+    crate::plots::write_training_plots(run_dir, &table(&reports))?;
     Ok(DenseOutcome {
         model,
         epochs: reports,

@@ -4,7 +4,7 @@
 use super::{DenseModel, load_dense};
 use burn::{data::dataloader::batcher::Batcher, tensor::Device};
 use image::{Rgb, RgbImage, imageops};
-use kiln_core::Preprocessing;
+use kiln_core::{Preprocessing, floats, ints};
 use kiln_localization::cxcywh_to_xyxy;
 use kiln_train::{
     TrainError,
@@ -104,14 +104,7 @@ pub fn draw_prediction(
     match model {
         DenseModel::Segmenter(m) => {
             let predicted = m.predict(batch.images);
-            let data: Vec<u8> = predicted
-                .to_data()
-                .convert::<i64>()
-                .try_to_vec::<i64>()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|v| v as u8)
-                .collect();
+            let data: Vec<u8> = ints(predicted).into_iter().map(|v| v as u8).collect();
             let mask = Mask {
                 data,
                 height: sample.image.height,
@@ -134,8 +127,8 @@ pub fn draw_prediction(
         }
         DenseModel::Localizer(m) => {
             let out = m.forward(batch.images);
-            let b = cxcywh_to_xyxy(out.boxes).to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
-            let class = out.class_logits.argmax(1).to_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default()[0] as usize;
+            let b = floats(cxcywh_to_xyxy(out.boxes));
+            let class = ints(out.class_logits.argmax(1))[0] as usize;
             let (w, h) = (sample.image.width as f32, sample.image.height as f32);
             let predicted = BBox {
                 x0: b[0] * w,

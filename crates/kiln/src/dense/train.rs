@@ -3,9 +3,9 @@
 use super::{DenseData, DenseModel, DenseSource, DenseSpec, DenseTask, build_dense, load_dense_data};
 use burn::{
     module::Module,
-    tensor::{Device, Int, Tensor},
+    tensor::{Device, Tensor},
 };
-use kiln_core::Preprocessing;
+use kiln_core::{Preprocessing, floats, ints};
 use kiln_localization::{box_iou, cxcywh_to_xyxy, giou_loss, smooth_l1};
 use kiln_segmentation::{Upsample, dice_loss, pixel_cross_entropy};
 use kiln_train::{
@@ -136,10 +136,10 @@ pub fn dense_metrics(model: &DenseModel, samples: &[Sample], preprocessing: &Pre
             for chunk in samples.chunks(64) {
                 let batch = batcher.batch(chunk.to_vec(), device);
                 let out = m.forward(batch.images);
-                let iou = box_iou(out.boxes_xyxy(), cxcywh_to_xyxy(batch.boxes)).to_data().try_to_vec::<f32>();
-                let predicted = ints(out.class_logits.argmax(1).flatten::<1>(0, 1));
+                let iou = floats(box_iou(out.boxes_xyxy(), cxcywh_to_xyxy(batch.boxes)));
+                let predicted = ints(out.class_logits.argmax(1));
                 let labels = ints(batch.labels);
-                for ((iou, p), t) in iou.unwrap_or_default().into_iter().zip(predicted).zip(labels) {
+                for ((iou, p), t) in iou.into_iter().zip(predicted).zip(labels) {
                     metrics.update(iou as f64, p == t);
                 }
             }
@@ -153,10 +153,6 @@ pub fn dense_metrics(model: &DenseModel, samples: &[Sample], preprocessing: &Pre
     }
 }
 
-fn ints<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
-    let data = t.to_data();
-    data.clone().convert::<i64>().try_to_vec::<i64>().unwrap_or_default()
-}
 
 /// Saves a dense model and its card into `dir`, atomically.
 pub fn save_dense(dir: &Path, model: DenseModel, card: &DenseCard) -> Result<(), TrainError> {

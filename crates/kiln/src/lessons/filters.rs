@@ -59,7 +59,7 @@ pub fn apply(image: &[f32], height: usize, width: usize, kernels: &[Kernel], dev
     let weight = Tensor::<4>::from_data(TensorData::new(w, [kernels.len(), 1, k, k]), device);
     let p = k / 2;
     let y = conv2d(x, weight, None, ConvOptions::new([1, 1], [p, p], [1, 1], 1));
-    let v = y.to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+    let v = kiln_core::floats(y);
     v.chunks(height * width).map(<[f32]>::to_vec).collect()
 }
 

@@ -30,7 +30,7 @@ pub fn first_conv_weight<M: Module>(model: &M) -> Option<Tensor<4>> {
 /// upscaled `scale` times. Three-channel filters are shown in colour.
 pub fn filter_grid(weight: Tensor<4>, scale: u32) -> RgbImage {
     let [out, cin, kh, kw] = weight.dims();
-    let w = weight.to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+    let w = kiln_core::floats(weight);
     let (cols, gap) = ((out as f64).sqrt().ceil() as usize, 1u32);
     let cell = |i: u32| i * (kw as u32 * scale + gap);
     let rows = out.div_ceil(cols);
@@ -66,7 +66,7 @@ pub fn feature_map_grid<M: Backbone>(model: &M, image: Tensor<4>, stage: usize, 
     let features = model.forward_features(image);
     let f = features.get(stage)?.clone();
     let [_, c, h, w] = f.dims();
-    let v = f.to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+    let v = kiln_core::floats(f);
     let tiles: Vec<GrayImage> = (0..c.min(max_channels))
         .map(|k| {
             let plane = &v[k * h * w..(k + 1) * h * w];

@@ -54,8 +54,8 @@ pub fn predict_with(
     let batch = ClassificationBatcher::new(preprocessing).batch(items, device);
     let logits = model.forward_logits(batch.images);
     let [n, k] = logits.dims();
-    let raw: Vec<f32> = logits.clone().into_data().convert::<f32>().try_into_vec().unwrap_or_default();
-    let probs: Vec<f32> = softmax(logits, 1).into_data().convert::<f32>().try_into_vec().unwrap_or_default();
+    let raw: Vec<f32> = kiln_core::floats(logits.clone());
+    let probs: Vec<f32> = kiln_core::floats(softmax(logits, 1));
     Ok((0..n)
         .map(|i| {
             let row = &probs[i * k..(i + 1) * k];
