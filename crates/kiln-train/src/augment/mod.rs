@@ -197,10 +197,37 @@ pub fn parse(spec: &str) -> Result<Augmentation, String> {
     Ok(aug)
 }
 
-/// A dataset whose items go through an augmentation pipeline when fetched, on whichever thread
-/// fetches them (the data loader's workers). The randomness of each fetch is a function of
-/// (seed, index, how many times that index was fetched before), so results do not depend on
-/// thread scheduling.
+/// What an augmentation pipeline can be applied to: an image alone, or a [`Sample`] with its
+/// mask and boxes.
+pub trait Augmentable: Sized {
+    /// The item as a sample.
+    fn into_sample(self) -> Sample;
+    /// The item back from its augmented sample.
+    fn from_sample(sample: Sample) -> Self;
+}
+
+impl Augmentable for ImageItem {
+    fn into_sample(self) -> Sample {
+        Sample::image(self)
+    }
+    fn from_sample(sample: Sample) -> Self {
+        sample.image
+    }
+}
+
+impl Augmentable for Sample {
+    fn into_sample(self) -> Sample {
+        self
+    }
+    fn from_sample(sample: Sample) -> Self {
+        sample
+    }
+}
+
+/// A dataset whose items (images, or samples with masks and boxes, moved together) go through
+/// an augmentation pipeline when fetched, on whichever thread fetches them (the data loader's
+/// workers). The randomness of each fetch is a function of (seed, index, how many times that
+/// index was fetched before), so results do not depend on thread scheduling.
 pub struct AugmentedDataset<D> {
     inner: D,
     pipeline: Pipeline,
@@ -208,9 +235,12 @@ pub struct AugmentedDataset<D> {
     draws: Vec<AtomicU32>,
 }
 
-impl<D: Dataset<ImageItem>> AugmentedDataset<D> {
+impl<D> AugmentedDataset<D> {
     /// Wraps `inner`.
-    pub fn new(inner: D, pipeline: Pipeline, seed: u64) -> Self {
+    pub fn new<I>(inner: D, pipeline: Pipeline, seed: u64) -> Self
+    where
+        D: Dataset<I>,
+    {
         let draws = (0..inner.len()).map(|_| AtomicU32::new(0)).collect();
         Self {
             inner,
@@ -221,15 +251,15 @@ impl<D: Dataset<ImageItem>> AugmentedDataset<D> {
     }
 }
 
-impl<D: Dataset<ImageItem>> Dataset<ImageItem> for AugmentedDataset<D> {
-    fn get(&self, index: usize) -> Result<ImageItem, DatasetError> {
+impl<I: Augmentable, D: Dataset<I>> Dataset<I> for AugmentedDataset<D> {
+    fn get(&self, index: usize) -> Result<I, DatasetError> {
         let item = self.inner.get(index)?;
         if self.pipeline.is_empty() {
             return Ok(item);
         }
         let draw = self.draws.get(index).map(|d| d.fetch_add(1, Ordering::Relaxed)).unwrap_or(0);
         let mut rng = Rng::for_sample(self.seed, index as u64, draw as u64);
-        Ok(self.pipeline.apply(Sample::image(item), &mut rng).image)
+        Ok(I::from_sample(self.pipeline.apply(item.into_sample(), &mut rng)))
     }
 
     fn len(&self) -> usize {

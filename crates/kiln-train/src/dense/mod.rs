@@ -1,5 +1,6 @@
 //! Dense tasks (segmentation, localization): batches of images with masks and boxes, the
-//! dataset wrapper that augments them jointly, their metrics, and a plain training loop.
+//! metrics, and a plain training loop (augmentation of image, mask and boxes together is
+//! [`crate::augment::AugmentedDataset`]'s).
 
 mod metrics;
 mod train_loop;
@@ -8,18 +9,14 @@ pub use metrics::{BoxMetrics, SegMetrics};
 pub use train_loop::{DenseFitConfig, DenseOutcome, EpochReport, fit_dense};
 
 use crate::{
-    augment::{Pipeline, Rng, Sample},
+    augment::Sample,
     data::ClassificationBatcher,
 };
 use burn::{
-    data::{
-        dataloader::batcher::Batcher,
-        dataset::{Dataset, DatasetError},
-    },
+    data::dataloader::batcher::Batcher,
     tensor::{Device, Int, Tensor, TensorData},
 };
 use kiln_core::Preprocessing;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A batch of a dense task.
 #[derive(Clone, Debug)]
@@ -138,48 +135,5 @@ impl Batcher<Sample, DenseBatch> for DenseBatcher {
             labels: Tensor::from_data(TensorData::new(labels, [n]), device),
             boxes: Tensor::from_data(TensorData::new(boxes, [n, 4]), device),
         }
-    }
-}
-
-/// Samples that go through an augmentation pipeline when fetched, image, mask and boxes
-/// together; deterministic in (seed, index, draw) like [`crate::augment::AugmentedDataset`].
-/// Samples whose object was cropped out entirely lose that box.
-pub struct AugmentedSamples {
-    samples: Vec<Sample>,
-    pipeline: Pipeline,
-    seed: u64,
-    draws: Vec<AtomicU32>,
-}
-
-impl AugmentedSamples {
-    /// Wraps `samples`.
-    pub fn new(samples: Vec<Sample>, pipeline: Pipeline, seed: u64) -> Self {
-        let draws = samples.iter().map(|_| AtomicU32::new(0)).collect();
-        Self {
-            samples,
-            pipeline,
-            seed,
-            draws,
-        }
-    }
-}
-
-impl Dataset<Sample> for AugmentedSamples {
-    fn get(&self, index: usize) -> Result<Sample, DatasetError> {
-        let sample = self
-            .samples
-            .get(index)
-            .cloned()
-            .ok_or_else(|| DatasetError::new(std::io::Error::other(format!("index {index} out of {} samples", self.samples.len()))))?;
-        if self.pipeline.is_empty() {
-            return Ok(sample);
-        }
-        let draw = self.draws[index].fetch_add(1, Ordering::Relaxed);
-        let mut rng = Rng::for_sample(self.seed, index as u64, draw as u64);
-        Ok(self.pipeline.apply(sample, &mut rng))
-    }
-
-    fn len(&self) -> usize {
-        self.samples.len()
     }
 }

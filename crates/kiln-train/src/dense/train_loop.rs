@@ -2,10 +2,14 @@
 //! evaluation given as closures, an atomic checkpoint of the model after every epoch, a
 //! per-epoch `metrics.csv`, and a stop with a clear error on a non-finite loss.
 
-use super::{AugmentedSamples, DenseBatch, DenseBatcher};
-use crate::{OptimSettings, OptimizerKind, Schedule, TrainError, augment::Sample, fsutil};
+use super::{DenseBatch, DenseBatcher};
+use crate::{
+    OptimSettings, OptimizerKind, Schedule, TrainError,
+    augment::{AugmentedDataset, Sample},
+    fsutil,
+};
 use burn::{
-    data::dataloader::DataLoaderBuilder,
+    data::{dataloader::DataLoaderBuilder, dataset::InMemDataset},
     module::Module,
     optim::GradientsParams,
     tensor::{Device, Tensor},
@@ -157,7 +161,7 @@ where
         .shuffle(config.seed)
         .num_workers(0)
         .set_device(ad.clone())
-        .build(AugmentedSamples::new(train, pipeline, config.seed));
+        .build(AugmentedDataset::new(InMemDataset::new(train), pipeline, config.seed));
     let mut optimizer = config.optimizer.build(&config.optim);
     let started = Instant::now();
     let mut reports = Vec::new();
