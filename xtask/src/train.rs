@@ -71,8 +71,8 @@ pub struct Args {
     /// Resize images to this square size [default: the data set's, raised to the model's minimum].
     #[arg(long)]
     image_size: Option<usize>,
-    /// Initialise from a model directory (`cargo xtask train` or `cargo xtask import`); a new
-    /// class count keeps the backbone and starts a fresh classifier.
+    /// Initialise from a model directory (`cargo xtask train` or `cargo xtask import`); other
+    /// classes (names or order) keep the backbone and start a fresh classifier.
     #[arg(long)]
     init_from: Option<PathBuf>,
     /// Seed of initialisation, shuffling and augmentation [default: 42].

@@ -21,8 +21,8 @@ pub struct TrainConfig {
     pub backend: String,
     /// Hidden activation, where the architecture offers the choice.
     pub activation: Option<Activation>,
-    /// A model directory (`cargo xtask train` or `import`) whose weights initialise the model; a
-    /// different class count keeps the backbone and starts a fresh classifier.
+    /// A model directory (`cargo xtask train` or `import`) whose weights initialise the model;
+    /// different classes (names or order) keep the backbone and start a fresh classifier.
     #[serde(default)]
     pub init_from: Option<PathBuf>,
     /// Square input size the images are resized to; `None`: the data set's size, raised to the
@@ -398,7 +398,7 @@ pub fn train_on(
     })
 }
 
-/// The model of a saved directory, its head replaced when the class count differs, and the
+/// The model of a saved directory, its classifier replaced when the classes differ, and the
 /// data set's preprocessing switched to the model's channels and normalisation (the statistics
 /// its weights were trained with).
 fn init_from(
@@ -439,7 +439,10 @@ fn init_from(
     }
     let mut spec = card.model.clone();
     let classes = data.classes.len();
-    let model = if card.classes.len() == classes {
+    // The classifier is kept only when it predicts the same classes in the same order; other
+    // classes (even as many, e.g. digits 0–4 → 5–9) get a new one, as torchvision users replace
+    // `model.fc`: the old rows would otherwise start the new classes as wrong, confident guesses.
+    let model = if card.classes == data.classes {
         model
     } else {
         spec.config["num_classes"] = classes.into();

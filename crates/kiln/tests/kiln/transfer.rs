@@ -221,3 +221,55 @@ fn init_from_a_pytorch_checkpoint_with_a_frozen_backbone() {
     assert!(!changed(&a["LeNet5.conv2.weight"], &b["LeNet5.conv2.weight"]));
     assert_eq!(a["LeNet5.fc3.bias"].len(), 5);
 }
+
+/// `--init-from DIR` keeps the classifier only for the same classes: digits 0–4 → 5–9 are as
+/// many classes but other ones, so the classifier starts afresh (the transfer study's "new
+/// head") while the rest of the network is the saved one; the same classes keep it all.
+#[test]
+fn init_from_a_directory_gives_other_classes_a_new_classifier() {
+    use kiln::tasks::{TrainConfig, class_subset, train_on};
+    let device = super::common::device();
+    let mnist = load_dataset("mnist", &super::common::data_roots()).unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let spec = ModelSpec::new("lenet5", &BuildOptions::new(5, 1)).unwrap();
+    device.seed(11);
+    let model = build_spec(&spec, &device).unwrap();
+    let card = kiln::model_dir::ModelCard {
+        model: spec,
+        classes: (0..5).map(|c| c.to_string()).collect(),
+        dataset: "mnist[0,1,2,3,4]".into(),
+        preprocessing: kiln::Preprocessing::mnist(),
+        kiln_version: "test".into(),
+    };
+    let reference = tensors(&model);
+    kiln::model_dir::save(saved.path(), model, &card).unwrap();
+    for (classes, new_classifier) in [([5, 6, 7, 8, 9], true), ([0, 1, 2, 3, 4], false)] {
+        let data = class_subset(&mnist, &classes);
+        let config = TrainConfig {
+            model: "lenet5".into(),
+            dataset: data.name.clone(),
+            backend: "flex".into(),
+            activation: None,
+            image_size: None,
+            small_stem: None,
+            init_from: Some(saved.path().to_path_buf()),
+            fit: FitConfig {
+                epochs: 1,
+                batch_size: 16,
+                train_limit: Some(16),
+                valid_size: 16,
+                lr: 1e-12,
+                schedule: Schedule::Constant,
+                ..FitConfig::default()
+            },
+        };
+        let out = tempfile::tempdir().unwrap();
+        train_on(&config, data, out.path(), false).unwrap();
+        let (trained, _) = kiln::model_dir::load(out.path(), &device).unwrap();
+        let a = tensors(&trained);
+        for key in ["LeNet5.conv1.weight", "LeNet5.fc1.weight", "LeNet5.fc2.weight"] {
+            assert!(!changed(&a[key], &reference[key]), "{key} is the saved one ({classes:?})");
+        }
+        assert_eq!(changed(&a["LeNet5.fc3.weight"], &reference["LeNet5.fc3.weight"]), new_classifier, "{classes:?}");
+    }
+}
