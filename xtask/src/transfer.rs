@@ -27,7 +27,7 @@ pub struct Args {
     /// Optimizer steps per run [default: 300].
     #[arg(long)]
     steps: Option<usize>,
-    /// Pretraining epochs [default: 3].
+    /// Pretraining epochs [default: 10].
     #[arg(long)]
     pretrain_epochs: Option<usize>,
     /// Augmentation of the pretraining run [default: affine:deg=10,translate=0.1,scale=0.9-1.1; "none" for none].
