@@ -22,7 +22,9 @@ pub struct TrainConfig {
     /// Hidden activation, where the architecture offers the choice.
     pub activation: Option<Activation>,
     /// A model directory (`cargo xtask train` or `import`) whose weights initialise the model;
-    /// different classes (names or order) keep the backbone and start a fresh classifier.
+    /// different classes (names or order) keep the backbone and start a fresh classifier. Or a
+    /// PyTorch / safetensors checkpoint file, which names no classes: its classifier is replaced
+    /// when the class count differs.
     #[serde(default)]
     pub init_from: Option<PathBuf>,
     /// Square input size the images are resized to; `None`: the data set's size, raised to the
