@@ -184,26 +184,35 @@ fn weight_decay_spares_biases_and_norms_when_asked() {
     }
 }
 
+/// A LeNet-5 run on the flex backend, initialised from `init_from`.
+fn lenet5_from(dataset: &str, init_from: std::path::PathBuf, fit: FitConfig) -> kiln::tasks::TrainConfig {
+    kiln::tasks::TrainConfig {
+        model: "lenet5".into(),
+        dataset: dataset.into(),
+        backend: "flex".into(),
+        activation: None,
+        image_size: None,
+        small_stem: None,
+        init_from: Some(init_from),
+        fit,
+    }
+}
+
 /// `--init-from FILE`: a PyTorch checkpoint (LeNet-5 exported by PyTorch) becomes the backbone
 /// of a 5-class model; with the backbone frozen, its convolutions are still the checkpoint's
 /// after training, and the new head trained.
 #[test]
 fn init_from_a_pytorch_checkpoint_with_a_frozen_backbone() {
-    use kiln::tasks::{TrainConfig, class_subset, train_on};
+    use kiln::tasks::{class_subset, train_on};
     let device = super::common::device();
     let ckpt = super::common::root().join("crates/kiln/tests/fixtures/parity/lenet5.pth");
     let data = class_subset(&load_dataset("mnist", &super::common::data_roots()).unwrap(), &[0, 1, 2, 3, 4]);
     let (reference, _, _) =
         kiln::weights::import_arch("lenet5", 1, None, &ckpt, &Default::default(), &device).unwrap();
-    let config = TrainConfig {
-        model: "lenet5".into(),
-        dataset: data.name.clone(),
-        backend: "flex".into(),
-        activation: None,
-        image_size: None,
-        small_stem: None,
-        init_from: Some(ckpt),
-        fit: FitConfig {
+    let config = lenet5_from(
+        &data.name,
+        ckpt,
+        FitConfig {
             epochs: 1,
             batch_size: 32,
             train_limit: Some(256),
@@ -211,7 +220,7 @@ fn init_from_a_pytorch_checkpoint_with_a_frozen_backbone() {
             freeze: Freeze::Backbone,
             ..FitConfig::default()
         },
-    };
+    );
     let out = tempfile::tempdir().unwrap();
     let report = train_on(&config, data, out.path(), false).unwrap();
     assert_eq!(report.test.per_class_accuracy.len(), 5);
@@ -227,7 +236,7 @@ fn init_from_a_pytorch_checkpoint_with_a_frozen_backbone() {
 /// head") while the rest of the network is the saved one; the same classes keep it all.
 #[test]
 fn init_from_a_directory_gives_other_classes_a_new_classifier() {
-    use kiln::tasks::{TrainConfig, class_subset, train_on};
+    use kiln::tasks::{class_subset, train_on};
     let device = super::common::device();
     let mnist = load_dataset("mnist", &super::common::data_roots()).unwrap();
     let saved = tempfile::tempdir().unwrap();
@@ -245,15 +254,10 @@ fn init_from_a_directory_gives_other_classes_a_new_classifier() {
     kiln::model_dir::save(saved.path(), model, &card).unwrap();
     for (classes, new_classifier) in [([5, 6, 7, 8, 9], true), ([0, 1, 2, 3, 4], false)] {
         let data = class_subset(&mnist, &classes);
-        let config = TrainConfig {
-            model: "lenet5".into(),
-            dataset: data.name.clone(),
-            backend: "flex".into(),
-            activation: None,
-            image_size: None,
-            small_stem: None,
-            init_from: Some(saved.path().to_path_buf()),
-            fit: FitConfig {
+        let config = lenet5_from(
+            &data.name,
+            saved.path().to_path_buf(),
+            FitConfig {
                 epochs: 1,
                 batch_size: 16,
                 train_limit: Some(16),
@@ -262,7 +266,7 @@ fn init_from_a_directory_gives_other_classes_a_new_classifier() {
                 schedule: Schedule::Constant,
                 ..FitConfig::default()
             },
-        };
+        );
         let out = tempfile::tempdir().unwrap();
         train_on(&config, data, out.path(), false).unwrap();
         let (trained, _) = kiln::model_dir::load(out.path(), &device).unwrap();
