@@ -17,14 +17,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.backbone = args.first().cloned().unwrap_or_else(|| "small".into());
     config.fit.epochs = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(5);
     config.image_size = 48;
-    config.data = DenseSource::Generated { source: "mnist".into(), train: 12_000, valid: 500, test: 1_000 };
+    config.data = DenseSource::Generated {
+        source: "mnist".into(),
+        train: 12_000,
+        valid: 500,
+        test: 1_000,
+    };
     // Boxes must move with the pixels: the augmentation is applied to both.
     config.fit.augment = Some("crop:48,pad=4".into());
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = root.join("runs/example-localization");
     let report = train_dense(&config, &out, &[root.join("datasets")])?;
-    println!("test after {} epoch(s), {:.0} s: {:?}", config.fit.epochs, report.seconds, report.test);
+    println!(
+        "test after {} epoch(s), {:.0} s: {:?}",
+        config.fit.epochs, report.seconds, report.test
+    );
 
     for picture in predict_dense(&out, &[], 6, &out.join("pictures"), "flex", &[root.join("datasets")])? {
         println!("{} — {}", picture.path.display(), picture.summary);

@@ -14,7 +14,11 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let upsample: Upsample = args.first().map(|s| s.parse()).transpose()?.unwrap_or(Upsample::Transposed);
+    let upsample: Upsample = args
+        .first()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(Upsample::Transposed);
     let epochs: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
 
     // A U-Net-style decoder (concatenated skips) over the small encoder, on 48-px canvases with
@@ -22,13 +26,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = DenseTrainConfig::new(DenseTask::Segment(SegArch::UNet));
     config.upsample = Some(upsample);
     config.image_size = 48;
-    config.data = DenseSource::Generated { source: "mnist".into(), train: 12_000, valid: 500, test: 1_000 };
+    config.data = DenseSource::Generated {
+        source: "mnist".into(),
+        train: 12_000,
+        valid: 500,
+        test: 1_000,
+    };
     config.fit.epochs = epochs;
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = root.join("runs/example-segmentation");
     let report = train_dense(&config, &out, &[root.join("datasets")])?;
-    println!("test after {epochs} epoch(s), {:.0} s: {:?}", report.seconds, report.test);
+    println!(
+        "test after {epochs} epoch(s), {:.0} s: {:?}",
+        report.seconds, report.test
+    );
 
     for picture in predict_dense(&out, &[], 6, &out.join("pictures"), "flex", &[root.join("datasets")])? {
         println!("{} — {}", picture.path.display(), picture.summary);

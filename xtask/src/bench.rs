@@ -22,7 +22,10 @@ pub struct Args {
     #[arg(long, default_value = "lenet5,resnet18", value_delimiter = ',')]
     models: Vec<String>,
     /// Augmentation applied by the pipeline.
-    #[arg(long, default_value = "crop:28,pad=2;affine:deg=10,translate=0.08,scale=0.9-1.1;erase:0.25")]
+    #[arg(
+        long,
+        default_value = "crop:28,pad=2;affine:deg=10,translate=0.08,scale=0.9-1.1;erase:0.25"
+    )]
     augment: String,
     /// Images through the pipeline.
     #[arg(long, default_value_t = 20_000)]

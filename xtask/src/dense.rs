@@ -53,7 +53,11 @@ pub fn train(f: DenseFlags) -> anyhow::Result<()> {
     fit.epochs = f.epochs.unwrap_or(fit.epochs);
     fit.batch_size = f.batch_size.unwrap_or(fit.batch_size);
     fit.optimizer = f.optimizer.unwrap_or(fit.optimizer);
-    fit.lr = f.lr.unwrap_or(if f.optimizer.is_some() { fit.optimizer.default_lr() } else { fit.lr });
+    fit.lr = f.lr.unwrap_or(if f.optimizer.is_some() {
+        fit.optimizer.default_lr()
+    } else {
+        fit.lr
+    });
     fit.schedule = f.schedule.unwrap_or(fit.schedule.clone());
     fit.optim.weight_decay = f.weight_decay.unwrap_or(0.0);
     fit.augment = f.augment;
@@ -93,7 +97,13 @@ pub fn train(f: DenseFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn predict(model: &std::path::Path, images: &[PathBuf], count: usize, out: Option<PathBuf>, backend: &str) -> anyhow::Result<()> {
+pub fn predict(
+    model: &std::path::Path,
+    images: &[PathBuf],
+    count: usize,
+    out: Option<PathBuf>,
+    backend: &str,
+) -> anyhow::Result<()> {
     let out = out.unwrap_or_else(|| model.join("pictures"));
     let pictures = predict_dense(model, images, count, &out, backend, &crate::data_roots(None))?;
     for p in pictures {

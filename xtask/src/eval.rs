@@ -21,13 +21,25 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let out = eval(&a.model, a.dataset.as_deref(), &a.backend, &crate::data_roots(a.data_dir), 256)?;
+    let out = eval(
+        &a.model,
+        a.dataset.as_deref(),
+        &a.backend,
+        &crate::data_roots(a.data_dir),
+        256,
+    )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     let r = &out.report;
-    println!("{} test set: accuracy {:.2}% ({}/{})", out.dataset, 100.0 * r.accuracy, r.correct, r.total);
+    println!(
+        "{} test set: accuracy {:.2}% ({}/{})",
+        out.dataset,
+        100.0 * r.accuracy,
+        r.correct,
+        r.total
+    );
     println!("\nper class:");
     for (name, acc) in out.classes.iter().zip(&r.per_class_accuracy) {
         println!("  {name:>12}  {:6.2}%", 100.0 * acc);
@@ -40,7 +52,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!();
     for (c, row) in r.confusion.iter().enumerate() {
         let name = &out.classes[c];
-        let label = if *name == c.to_string() { name.clone() } else { format!("{c} {}", name.chars().take(9).collect::<String>()) };
+        let label = if *name == c.to_string() {
+            name.clone()
+        } else {
+            format!("{c} {}", name.chars().take(9).collect::<String>())
+        };
         print!("{label:>12}");
         for v in row {
             print!("{v:>6}");

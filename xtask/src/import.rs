@@ -1,6 +1,6 @@
 use kiln::{
     model_dir::{self, ModelCard},
-    weights::{import_arch, imagenet_preprocessing},
+    weights::{imagenet_preprocessing, import_arch},
 };
 use kiln_train::import::ImportOptions;
 use std::path::PathBuf;
@@ -78,10 +78,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("stripped key prefix `{p}`");
     }
     if !report.head_reinitialised.is_empty() {
-        println!("new classifier (freshly initialised): {}", report.head_reinitialised.join(", "));
+        println!(
+            "new classifier (freshly initialised): {}",
+            report.head_reinitialised.join(", ")
+        );
     }
     if !report.unused.is_empty() {
-        eprintln!("warning: {} checkpoint tensors were not used: {}", report.unused.len(), report.unused.join(", "));
+        eprintln!(
+            "warning: {} checkpoint tensors were not used: {}",
+            report.unused.len(),
+            report.unused.join(", ")
+        );
     }
     Ok(())
 }

@@ -63,7 +63,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         Lesson::Learned { model, image } => {
             let (m, card) = kiln::model_dir::load(&model, &device)?;
-            let w = lessons::grids::first_conv_weight(&m).ok_or_else(|| anyhow::anyhow!("the model has no convolution"))?;
+            let w =
+                lessons::grids::first_conv_weight(&m).ok_or_else(|| anyhow::anyhow!("the model has no convolution"))?;
             let path = out.join("first-layer-filters.png");
             lessons::grids::filter_grid(w, 8).save(&path)?;
             println!("{}", path.display());
@@ -71,7 +72,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let item = kiln_train::load_image(&image, &card.preprocessing)?;
             let batch = kiln_train::data::ClassificationBatcher::new(&card.preprocessing);
             let x = burn::data::dataloader::batcher::Batcher::batch(&batch, vec![item], &device).images;
-            let maps = lessons::grids::feature_map_grid(&m, x, 0, 64, 4).ok_or_else(|| anyhow::anyhow!("no feature stage"))?;
+            let maps =
+                lessons::grids::feature_map_grid(&m, x, 0, 64, 4).ok_or_else(|| anyhow::anyhow!("no feature stage"))?;
             let path = out.join("feature-maps.png");
             maps.save(&path)?;
             println!("{}", path.display());
@@ -80,13 +82,32 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let ad = device.clone().autodiff();
             device.seed(1);
             let mut grads = Vec::new();
-            for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu] {
-                let init = if matches!(act, Activation::Sigmoid | Activation::Tanh) { Init::Xavier } else { Init::He };
-                grads.push((format!("{act} ({init})"), lessons::activations::gradient_norms(depth, 128, act, init, &ad)));
+            for act in [
+                Activation::Sigmoid,
+                Activation::Tanh,
+                Activation::Relu,
+                Activation::LeakyRelu,
+            ] {
+                let init = if matches!(act, Activation::Sigmoid | Activation::Tanh) {
+                    Init::Xavier
+                } else {
+                    Init::He
+                };
+                grads.push((
+                    format!("{act} ({init})"),
+                    lessons::activations::gradient_norms(depth, 128, act, init, &ad),
+                ));
             }
             let mut vars = Vec::new();
-            for (act, init) in [(Activation::Tanh, Init::Xavier), (Activation::Relu, Init::Xavier), (Activation::Relu, Init::He)] {
-                vars.push((format!("{act} + {init}"), lessons::activations::activation_variances(depth, 256, act, init, &device)));
+            for (act, init) in [
+                (Activation::Tanh, Init::Xavier),
+                (Activation::Relu, Init::Xavier),
+                (Activation::Relu, Init::He),
+            ] {
+                vars.push((
+                    format!("{act} + {init}"),
+                    lessons::activations::activation_variances(depth, 256, act, init, &device),
+                ));
             }
             let text = format!(
                 "## Weight-gradient norm per layer at initialisation (layer 1 = input side)\n\n{}\n\
@@ -103,13 +124,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let [c, h, w] = info.input;
             let m = kiln::build(info.name, 10, c, &device)?;
             let fields = lessons::receptive::receptive_fields(&m, [c, h, w], &device);
-            let default = if c == 1 { samples.join("mnist-test-0-label-7.png") } else { samples.join("chelsea.png") };
+            let default = if c == 1 {
+                samples.join("mnist-test-0-label-7.png")
+            } else {
+                samples.join("chelsea.png")
+            };
             let img = image::open(image.unwrap_or(default))?.to_rgb8();
             let img = image::imageops::resize(&img, w as u32, h as u32, image::imageops::FilterType::Triangle);
             let scale = (256 / w as u32).max(1);
-            let big = image::imageops::resize(&img, w as u32 * scale, h as u32 * scale, image::imageops::FilterType::Nearest);
-            let scaled: Vec<(String, [usize; 2])> =
-                fields.iter().map(|(p, [fh, fw])| (p.clone(), [fh * scale as usize, fw * scale as usize])).collect();
+            let big = image::imageops::resize(
+                &img,
+                w as u32 * scale,
+                h as u32 * scale,
+                image::imageops::FilterType::Nearest,
+            );
+            let scaled: Vec<(String, [usize; 2])> = fields
+                .iter()
+                .map(|(p, [fh, fw])| (p.clone(), [fh * scale as usize, fw * scale as usize]))
+                .collect();
             let path = out.join(format!("receptive-{}.png", info.name));
             lessons::receptive::draw(&big, &scaled).save(&path)?;
             println!("{}\n{}", lessons::receptive::table(&fields), path.display());

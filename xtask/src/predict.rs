@@ -1,7 +1,7 @@
 use kiln::{
     Preprocessing,
     tasks::{predict, predict_with},
-    weights::{import_arch, imagenet_preprocessing},
+    weights::{imagenet_preprocessing, import_arch},
 };
 use kiln_train::import::ImportOptions;
 use std::path::PathBuf;
@@ -61,11 +61,21 @@ fn preprocessing(a: &Args, arch: &str) -> anyhow::Result<Preprocessing> {
         p.width = c;
     }
     if let Some(m) = &a.mean {
-        anyhow::ensure!(m.len() == p.channels, "--mean needs {} values, got {}", p.channels, m.len());
+        anyhow::ensure!(
+            m.len() == p.channels,
+            "--mean needs {} values, got {}",
+            p.channels,
+            m.len()
+        );
         p.mean = m.clone();
     }
     if let Some(s) = &a.std {
-        anyhow::ensure!(s.len() == p.channels, "--std needs {} values, got {}", p.channels, s.len());
+        anyhow::ensure!(
+            s.len() == p.channels,
+            "--std needs {} values, got {}",
+            p.channels,
+            s.len()
+        );
         anyhow::ensure!(s.iter().all(|v| *v > 0.0), "--std values must be positive");
         p.std = s.clone();
     }
@@ -82,9 +92,25 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (None, Some(arch), Some(weights)) => {
             let info = kiln::lookup(arch)?;
             let device = kiln::core::backend::checked_device(&a.backend)?;
-            let (model, _, _) = import_arch(info.name, info.input[0], None, weights, &ImportOptions::default(), &device)?;
-            let classes: Vec<String> = (0..kiln::ImageClassifier::num_classes(&model)).map(|c| c.to_string()).collect();
-            predict_with(&model, &classes, &preprocessing(&a, info.name)?, &a.images, a.top, &device)?
+            let (model, _, _) = import_arch(
+                info.name,
+                info.input[0],
+                None,
+                weights,
+                &ImportOptions::default(),
+                &device,
+            )?;
+            let classes: Vec<String> = (0..kiln::ImageClassifier::num_classes(&model))
+                .map(|c| c.to_string())
+                .collect();
+            predict_with(
+                &model,
+                &classes,
+                &preprocessing(&a, info.name)?,
+                &a.images,
+                a.top,
+                &device,
+            )?
         }
         _ => anyhow::bail!("give either --model DIR, or --arch NAME with --weights FILE"),
     };

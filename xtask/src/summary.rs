@@ -36,7 +36,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let [c, h, w] = input;
     let options = BuildOptions {
         image_size: Some([h, w]),
-        ..BuildOptions::new(a.num_classes.unwrap_or(if info.family == kiln::Family::LeNet { 10 } else { 1000 }), c)
+        ..BuildOptions::new(
+            a.num_classes
+                .unwrap_or(if info.family == kiln::Family::LeNet { 10 } else { 1000 }),
+            c,
+        )
     };
     let device = kiln::device(kiln::core::DEFAULT_BACKEND)?;
     let model = build_spec(&ModelSpec::new(info.name, &options)?, &device)?;

@@ -164,7 +164,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Some(path) => TrainOverrides::from_recipe(path)?.overridden_by(flags),
         None => flags,
     };
-    anyhow::ensure!(!overrides.model.is_empty(), "name a model (`cargo xtask train lenet`) or give a --recipe that does");
+    anyhow::ensure!(
+        !overrides.model.is_empty(),
+        "name a model (`cargo xtask train lenet`) or give a --recipe that does"
+    );
     // The run directory depends on the resolved model and data set; resolve once without a
     // directory to learn them, then again against the directory when resuming.
     let fresh = resolve_train_config(&overrides, std::path::Path::new(""), false)?;

@@ -93,6 +93,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let rows = transfer_study(&c, &out, &crate::data_roots(None))?;
     println!("{}", markdown_table(&rows));
-    println!("total {:.0} s; table written to {}", started.elapsed().as_secs_f64(), out.join("table.md").display());
+    println!(
+        "total {:.0} s; table written to {}",
+        started.elapsed().as_secs_f64(),
+        out.join("table.md").display()
+    );
     Ok(())
 }

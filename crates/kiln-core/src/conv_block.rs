@@ -60,14 +60,13 @@ impl ConvBnActConfig {
             .with_stride(self.stride)
             .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
             .with_bias(!self.batch_norm)
-            .with_initializer(
-                self.init
-                    .initializer(self.activation.unwrap_or(Activation::Sigmoid)),
-            )
+            .with_initializer(self.init.initializer(self.activation.unwrap_or(Activation::Sigmoid)))
             .init(device);
-        let bn = self
-            .batch_norm
-            .then(|| BatchNormConfig::new(self.channels[1]).with_epsilon(self.eps).init(device));
+        let bn = self.batch_norm.then(|| {
+            BatchNormConfig::new(self.channels[1])
+                .with_epsilon(self.eps)
+                .init(device)
+        });
         ConvBnAct {
             conv,
             bn,
@@ -126,7 +125,11 @@ mod tests {
         let x = Tensor::<4>::zeros([1, 1, 32, 32], &device);
         let (_, records) = trace::collect(|| dilated.forward(strided.forward(x)));
         // 3; then a 5-wide kernel at jump 2: 3 + 4·2 = 11.
-        let rf: Vec<_> = records.iter().filter(|r| r.kind.starts_with("Conv2d")).map(|r| r.receptive_field).collect();
+        let rf: Vec<_> = records
+            .iter()
+            .filter(|r| r.kind.starts_with("Conv2d"))
+            .map(|r| r.receptive_field)
+            .collect();
         assert_eq!(rf, [Some([3, 3]), Some([11, 11])]);
     }
 }

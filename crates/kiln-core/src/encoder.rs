@@ -6,11 +6,7 @@ use crate::{Backbone, ConvBnAct, ConvBnActConfig, FeatureInfo, Init};
 use burn::{
     config::Config,
     module::{Module, ModuleDisplay},
-    tensor::{
-        Device, Int, Tensor,
-        module::max_pool2d_with_indices,
-        ops::MaxPoolOptions,
-    },
+    tensor::{Device, Int, Tensor, module::max_pool2d_with_indices, ops::MaxPoolOptions},
 };
 
 /// What an encoder returns.

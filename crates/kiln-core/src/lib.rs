@@ -13,8 +13,8 @@
 //!   receptive fields, read from a real forward pass.
 
 mod activation;
-pub mod backend;
 mod backbone;
+pub mod backend;
 mod classifier;
 mod conv_block;
 mod encoder;

@@ -1,7 +1,10 @@
 //! Model summary: per layer the output shape, parameters, multiply-accumulates and receptive
 //! field, from one traced forward pass of the real module (see [`crate::trace`]).
 
-use crate::{ImageClassifier, trace::{self, LayerRecord}};
+use crate::{
+    ImageClassifier,
+    trace::{self, LayerRecord},
+};
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 use std::fmt;

@@ -142,7 +142,14 @@ impl Branches {
     }
 }
 
-fn push(name: &str, kind: String, output: &[usize], params: usize, macs: u64, geometry: Option<([usize; 2], [usize; 2], [usize; 2])>) {
+fn push(
+    name: &str,
+    kind: String,
+    output: &[usize],
+    params: usize,
+    macs: u64,
+    geometry: Option<([usize; 2], [usize; 2], [usize; 2])>,
+) {
     with(|t| {
         if let Some((kernel, stride, dilation)) = geometry {
             for i in 0..2 {
@@ -151,7 +158,14 @@ fn push(name: &str, kind: String, output: &[usize], params: usize, macs: u64, ge
                 t.field.jump[i] *= stride[i];
             }
         }
-        let path = t.scope.iter().map(String::as_str).chain([name]).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(".");
+        let path = t
+            .scope
+            .iter()
+            .map(String::as_str)
+            .chain([name])
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(".");
         t.records.push(LayerRecord {
             path,
             kind,
@@ -180,9 +194,20 @@ pub fn conv2d(name: &str, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         let macs = (c_out * h * w * c_in_g * kh * kw) as u64;
         let kind = format!(
             "Conv2d {kh}x{kw}{}",
-            if conv.stride == [1, 1] { String::new() } else { format!("/{}", conv.stride[0].max(conv.stride[1])) }
+            if conv.stride == [1, 1] {
+                String::new()
+            } else {
+                format!("/{}", conv.stride[0].max(conv.stride[1]))
+            }
         );
-        push(name, kind, &[c_out, h, w], conv.num_params(), macs, Some((conv.kernel_size, conv.stride, conv.dilation)));
+        push(
+            name,
+            kind,
+            &[c_out, h, w],
+            conv.num_params(),
+            macs,
+            Some((conv.kernel_size, conv.stride, conv.dilation)),
+        );
     }
     y
 }
@@ -191,7 +216,14 @@ pub fn conv2d(name: &str, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 pub fn batch_norm(name: &str, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let y = bn.forward(x);
     if active() {
-        push(name, "BatchNorm".into(), &y.dims()[1..], crate::count_params(bn), 0, None);
+        push(
+            name,
+            "BatchNorm".into(),
+            &y.dims()[1..],
+            crate::count_params(bn),
+            0,
+            None,
+        );
     }
     y
 }
@@ -201,7 +233,14 @@ pub fn max_pool2d(name: &str, pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     let y = pool.forward(x);
     if active() {
         let k = pool.kernel_size;
-        push(name, format!("MaxPool2d {}x{}/{}", k[0], k[1], pool.stride[0]), &y.dims()[1..], 0, 0, Some((k, pool.stride, pool.dilation)));
+        push(
+            name,
+            format!("MaxPool2d {}x{}/{}", k[0], k[1], pool.stride[0]),
+            &y.dims()[1..],
+            0,
+            0,
+            Some((k, pool.stride, pool.dilation)),
+        );
     }
     y
 }
@@ -211,16 +250,36 @@ pub fn avg_pool2d(name: &str, pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
     let y = pool.forward(x);
     if active() {
         let k = pool.kernel_size;
-        push(name, format!("AvgPool2d {}x{}/{}", k[0], k[1], pool.stride[0]), &y.dims()[1..], 0, 0, Some((k, pool.stride, [1, 1])));
+        push(
+            name,
+            format!("AvgPool2d {}x{}/{}", k[0], k[1], pool.stride[0]),
+            &y.dims()[1..],
+            0,
+            0,
+            Some((k, pool.stride, [1, 1])),
+        );
     }
     y
 }
 
 /// A pooling function applied without a module (torchvision's `F.avg_pool2d` calls), traced.
-pub fn pool_fn(name: &str, kind: &str, kernel: [usize; 2], stride: [usize; 2], f: impl FnOnce() -> Tensor<4>) -> Tensor<4> {
+pub fn pool_fn(
+    name: &str,
+    kind: &str,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    f: impl FnOnce() -> Tensor<4>,
+) -> Tensor<4> {
     let y = f();
     if active() {
-        push(name, format!("{kind} {}x{}/{}", kernel[0], kernel[1], stride[0]), &y.dims()[1..], 0, 0, Some((kernel, stride, [1, 1])));
+        push(
+            name,
+            format!("{kind} {}x{}/{}", kernel[0], kernel[1], stride[0]),
+            &y.dims()[1..],
+            0,
+            0,
+            Some((kernel, stride, [1, 1])),
+        );
     }
     y
 }
@@ -252,7 +311,13 @@ pub fn linear(name: &str, linear: &Linear, x: Tensor<2>) -> Tensor<2> {
     let y = linear.forward(x);
     if active() {
         let [d_in, d_out] = linear.weight.dims();
-        global(name, format!("Linear {d_in}→{d_out}"), &[d_out], linear.num_params(), (d_in * d_out) as u64);
+        global(
+            name,
+            format!("Linear {d_in}→{d_out}"),
+            &[d_out],
+            linear.num_params(),
+            (d_in * d_out) as u64,
+        );
     }
     y
 }

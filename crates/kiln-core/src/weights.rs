@@ -30,10 +30,12 @@ impl KeyRules {
     /// The key after the `remap` rules, each applied to the previous one's output (as the
     /// importer applies them). A rule that is not a valid regex leaves the key unchanged.
     pub fn apply(&self, key: &str) -> String {
-        self.remap.iter().fold(key.to_string(), |k, (from, to)| match regex::Regex::new(from) {
-            Ok(re) => re.replace_all(&k, to.as_str()).to_string(),
-            Err(_) => k,
-        })
+        self.remap
+            .iter()
+            .fold(key.to_string(), |k, (from, to)| match regex::Regex::new(from) {
+                Ok(re) => re.replace_all(&k, to.as_str()).to_string(),
+                Err(_) => k,
+            })
     }
 
     /// Whether a model path (possibly with an enum-variant segment in front) is in the head.

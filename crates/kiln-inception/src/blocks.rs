@@ -2,13 +2,23 @@
 
 use burn::{
     module::Module,
-    nn::{Initializer, Linear, LinearConfig, PaddingConfig2d, pool::{AvgPool2dConfig, MaxPool2dConfig}},
+    nn::{
+        Initializer, Linear, LinearConfig, PaddingConfig2d,
+        pool::{AvgPool2dConfig, MaxPool2dConfig},
+    },
     tensor::{Device, Tensor, module::adaptive_avg_pool2d},
 };
 use kiln_core::{ConvBnAct, ConvBnActConfig, trace};
 
 /// torchvision's `BasicConv2d`: conv (no bias) → BatchNorm (eps 0.001) → ReLU.
-pub(crate) fn basic(in_c: usize, out_c: usize, k: [usize; 2], stride: usize, pad: [usize; 2], device: &Device) -> ConvBnAct {
+pub(crate) fn basic(
+    in_c: usize,
+    out_c: usize,
+    k: [usize; 2],
+    stride: usize,
+    pad: [usize; 2],
+    device: &Device,
+) -> ConvBnAct {
     ConvBnActConfig::new([in_c, out_c], k)
         .with_stride([stride, stride])
         .with_padding(pad)
@@ -72,7 +82,13 @@ impl InceptionA {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut br = trace::branches();
         let b1 = br.run(|| run("branch1x1", &self.branch1x1, x.clone()));
-        let b5 = br.run(|| run("branch5x5_2", &self.branch5x5_2, run("branch5x5_1", &self.branch5x5_1, x.clone())));
+        let b5 = br.run(|| {
+            run(
+                "branch5x5_2",
+                &self.branch5x5_2,
+                run("branch5x5_1", &self.branch5x5_1, x.clone()),
+            )
+        });
         let b3 = br.run(|| {
             let y = run("branch3x3dbl_1", &self.branch3x3dbl_1, x.clone());
             let y = run("branch3x3dbl_2", &self.branch3x3dbl_2, y);
@@ -225,7 +241,13 @@ impl InceptionD {
     /// `[b, in_c, h, w]` → `[b, 512 + in_c, (h-3)/2+1, (w-3)/2+1]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut br = trace::branches();
-        let b3 = br.run(|| run("branch3x3_2", &self.branch3x3_2, run("branch3x3_1", &self.branch3x3_1, x.clone())));
+        let b3 = br.run(|| {
+            run(
+                "branch3x3_2",
+                &self.branch3x3_2,
+                run("branch3x3_1", &self.branch3x3_1, x.clone()),
+            )
+        });
         let b7 = br.run(|| {
             let y = run("branch7x7x3_1", &self.branch7x7x3_1, x.clone());
             let y = run("branch7x7x3_2", &self.branch7x7x3_2, y);

@@ -148,9 +148,7 @@ impl InceptionV3 {
         let mean = [0.485f32, 0.456, 0.406];
         let std = [0.229f32, 0.224, 0.225];
         let channels: Vec<Tensor<4>> = (0..3)
-            .map(|i| {
-                x.clone().slice([0..b, i..i + 1, 0..h, 0..w]) * (std[i] / 0.5) + (mean[i] - 0.5) / 0.5
-            })
+            .map(|i| x.clone().slice([0..b, i..i + 1, 0..h, 0..w]) * (std[i] / 0.5) + (mean[i] - 0.5) / 0.5)
             .collect();
         Tensor::cat(channels, 1)
     }

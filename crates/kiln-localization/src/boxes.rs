@@ -103,7 +103,10 @@ mod tests {
 
     #[test]
     fn cxcywh_converts() {
-        let b = cxcywh_to_xyxy(t(vec![0.5, 0.5, 0.2, 0.4], 1)).to_data().try_to_vec::<f32>().unwrap();
+        let b = cxcywh_to_xyxy(t(vec![0.5, 0.5, 0.2, 0.4], 1))
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let e = [0.4, 0.3, 0.6, 0.7];
         assert!(b.iter().zip(e).all(|(a, e)| (a - e).abs() < 1e-6), "{b:?}");
     }

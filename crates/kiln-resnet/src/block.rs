@@ -2,7 +2,10 @@
 
 use burn::{
     module::{Module, ModuleDisplay},
-    nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d, conv::{Conv2d, Conv2dConfig}},
+    nn::{
+        BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d,
+        conv::{Conv2d, Conv2dConfig},
+    },
     tensor::{Device, Tensor, activation::relu},
 };
 use kiln_core::trace;
@@ -109,7 +112,11 @@ impl ResidualBlock for BasicBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut paths = trace::branches();
         let out = paths.run(|| {
-            let y = relu(trace::batch_norm("bn1", &self.bn1, trace::conv2d("conv1", &self.conv1, x.clone())));
+            let y = relu(trace::batch_norm(
+                "bn1",
+                &self.bn1,
+                trace::conv2d("conv1", &self.conv1, x.clone()),
+            ));
             trace::batch_norm("bn2", &self.bn2, trace::conv2d("conv2", &self.conv2, y))
         });
         let identity = paths.run(|| shortcut(&self.downsample, x));
@@ -156,8 +163,16 @@ impl ResidualBlock for Bottleneck {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut paths = trace::branches();
         let out = paths.run(|| {
-            let y = relu(trace::batch_norm("bn1", &self.bn1, trace::conv2d("conv1", &self.conv1, x.clone())));
-            let y = relu(trace::batch_norm("bn2", &self.bn2, trace::conv2d("conv2", &self.conv2, y)));
+            let y = relu(trace::batch_norm(
+                "bn1",
+                &self.bn1,
+                trace::conv2d("conv1", &self.conv1, x.clone()),
+            ));
+            let y = relu(trace::batch_norm(
+                "bn2",
+                &self.bn2,
+                trace::conv2d("conv2", &self.conv2, y),
+            ));
             trace::batch_norm("bn3", &self.bn3, trace::conv2d("conv3", &self.conv3, y))
         });
         let identity = paths.run(|| shortcut(&self.downsample, x));

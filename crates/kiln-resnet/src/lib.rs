@@ -32,7 +32,10 @@ mod key_rule_tests {
     #[test]
     fn torchvision_keys_map_onto_fields() {
         assert_eq!(apply("layer2.0.downsample.0.weight"), "layer2.0.downsample.conv.weight");
-        assert_eq!(apply("layer2.0.downsample.1.running_var"), "layer2.0.downsample.bn.running_var");
+        assert_eq!(
+            apply("layer2.0.downsample.1.running_var"),
+            "layer2.0.downsample.bn.running_var"
+        );
         assert_eq!(apply("layer2.0.conv1.weight"), "layer2.0.conv1.weight");
         assert!(key_rules().is_head("fc.weight") && key_rules().is_head("ResNetBasic.fc.bias"));
         assert!(!key_rules().is_head("layer1.0.bn1.weight"));

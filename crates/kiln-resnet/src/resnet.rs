@@ -27,11 +27,31 @@ pub struct ResNetVariant {
 
 /// Every ResNet of torchvision.
 pub const RESNET_VARIANTS: [ResNetVariant; 5] = [
-    ResNetVariant { name: "resnet18", bottleneck: false, layers: [2, 2, 2, 2] },
-    ResNetVariant { name: "resnet34", bottleneck: false, layers: [3, 4, 6, 3] },
-    ResNetVariant { name: "resnet50", bottleneck: true, layers: [3, 4, 6, 3] },
-    ResNetVariant { name: "resnet101", bottleneck: true, layers: [3, 4, 23, 3] },
-    ResNetVariant { name: "resnet152", bottleneck: true, layers: [3, 8, 36, 3] },
+    ResNetVariant {
+        name: "resnet18",
+        bottleneck: false,
+        layers: [2, 2, 2, 2],
+    },
+    ResNetVariant {
+        name: "resnet34",
+        bottleneck: false,
+        layers: [3, 4, 6, 3],
+    },
+    ResNetVariant {
+        name: "resnet50",
+        bottleneck: true,
+        layers: [3, 4, 6, 3],
+    },
+    ResNetVariant {
+        name: "resnet101",
+        bottleneck: true,
+        layers: [3, 4, 23, 3],
+    },
+    ResNetVariant {
+        name: "resnet152",
+        bottleneck: true,
+        layers: [3, 8, 36, 3],
+    },
 ];
 
 /// The first layers.
@@ -106,7 +126,13 @@ pub struct ResNet<B: ResidualBlock> {
     pub fc: Linear,
 }
 
-fn make_layer<B: ResidualBlock>(in_c: &mut usize, planes: usize, blocks: usize, stride: usize, device: &Device) -> Vec<B> {
+fn make_layer<B: ResidualBlock>(
+    in_c: &mut usize,
+    planes: usize,
+    blocks: usize,
+    stride: usize,
+    device: &Device,
+) -> Vec<B> {
     (0..blocks)
         .map(|i| {
             let block = B::new(*in_c, planes, if i == 0 { stride } else { 1 }, device);
@@ -173,7 +199,11 @@ fn run_stage<B: ResidualBlock>(name: &str, blocks: &[B], x: Tensor<4>) -> Tensor
 
 impl<B: ResidualBlock> ResNet<B> {
     fn stem(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(trace::batch_norm("bn1", &self.bn1, trace::conv2d("conv1", &self.conv1, x)))
+        relu(trace::batch_norm(
+            "bn1",
+            &self.bn1,
+            trace::conv2d("conv1", &self.conv1, x),
+        ))
     }
 
     fn stem_reduction(&self) -> usize {
@@ -249,7 +279,16 @@ mod tests {
         let x = Tensor::<4>::zeros([2, 1, 28, 28], &device);
         let features = model.forward_features(x.clone());
         let dims: Vec<[usize; 4]> = features.iter().map(|f| f.dims()).collect();
-        assert_eq!(dims, [[2, 64, 28, 28], [2, 64, 28, 28], [2, 128, 14, 14], [2, 256, 7, 7], [2, 512, 4, 4]]);
+        assert_eq!(
+            dims,
+            [
+                [2, 64, 28, 28],
+                [2, 64, 28, 28],
+                [2, 128, 14, 14],
+                [2, 256, 7, 7],
+                [2, 512, 4, 4]
+            ]
+        );
         assert_eq!(model.forward(x).dims(), [2, 10]);
     }
 }

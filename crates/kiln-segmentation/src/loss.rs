@@ -41,7 +41,12 @@ pub fn dice_loss(logits: Tensor<4>, targets: Tensor<3, Int>) -> Tensor<1> {
     let t = one_hot_map(targets, classes);
     let eps = 1.0;
     // Sum over batch and pixels, per class: [classes].
-    let per_class = |x: Tensor<4>| x.swap_dims(0, 1).reshape([classes as i32, -1]).sum_dim(1).reshape([classes]);
+    let per_class = |x: Tensor<4>| {
+        x.swap_dims(0, 1)
+            .reshape([classes as i32, -1])
+            .sum_dim(1)
+            .reshape([classes])
+    };
     let inter = per_class(p.clone() * t.clone());
     let total = per_class(p) + per_class(t);
     let dice = (inter * 2.0 + eps) / (total + eps);

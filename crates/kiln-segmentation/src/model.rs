@@ -203,7 +203,10 @@ impl SegmenterConfig {
                 refine: conv(c, c),
             }
         });
-        let c_head = final_stage.as_ref().map(|s| s.refine.conv.weight.dims()[0]).unwrap_or(c_in);
+        let c_head = final_stage
+            .as_ref()
+            .map(|s| s.refine.conv.weight.dims()[0])
+            .unwrap_or(c_in);
         let head = Conv2dConfig::new([c_head, self.num_classes], [1, 1])
             .with_padding(PaddingConfig2d::Valid)
             .init(device);
@@ -258,7 +261,10 @@ fn resize_nearest(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     if [h, w] == size {
         return x;
     }
-    interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_output_size(size))
+    interpolate(
+        x,
+        InterpolateOptions::new(InterpolateMode::Nearest).with_output_size(size),
+    )
 }
 
 impl DecoderStage {

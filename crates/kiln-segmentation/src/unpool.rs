@@ -20,7 +20,11 @@ use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 /// When `x` and `indices` differ in shape (a programming error, not a data error).
 pub fn max_unpool2d(x: Tensor<4>, indices: Tensor<4, Int>, output_size: [usize; 2]) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
-    assert_eq!(indices.dims(), [b, c, h, w], "max_unpool2d: values and indices differ in shape");
+    assert_eq!(
+        indices.dims(),
+        [b, c, h, w],
+        "max_unpool2d: values and indices differ in shape"
+    );
     let [oh, ow] = output_size;
     let zeros = Tensor::<3>::zeros([b, c, oh * ow], &x.device());
     zeros
@@ -91,7 +95,11 @@ mod tests {
             up[k] += eps;
             down[k] -= eps;
             let numeric = (f(up) - f(down)) / (2.0 * eps);
-            assert!((numeric - analytic[k]).abs() < 1e-3, "element {k}: numeric {numeric}, analytic {}", analytic[k]);
+            assert!(
+                (numeric - analytic[k]).abs() < 1e-3,
+                "element {k}: numeric {numeric}, analytic {}",
+                analytic[k]
+            );
         }
         // The argmax positions are 1, 6, 8, 15 → weights 0.2, 0.7, 0.9, 1.6.
         let expected = [0.2f32, 0.7, 0.9, 1.6];

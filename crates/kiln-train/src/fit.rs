@@ -1,9 +1,10 @@
 //! The fit loop: burn-train's `SupervisedTraining` with Kiln's checkpoints, guards and outputs.
 
+use crate::transfer::{Freeze, Split, freeze_outside};
 use crate::{
     ClassificationModel, LossGuard, OptimSettings, OptimizerKind, Schedule, TrainError,
-    checkpoint::{AtomicFileCheckpointer, CHECKPOINT_DIR, latest_complete_checkpoint},
     augment::AugmentedDataset,
+    checkpoint::{AtomicFileCheckpointer, CHECKPOINT_DIR, latest_complete_checkpoint},
     data::{ClassificationBatcher, ClassificationData, MixingBatcher},
     metrics_csv::write_metrics_csv,
 };
@@ -15,7 +16,6 @@ use burn::{
         metric::{AccuracyMetric, LearningRateMetric, LossMetric, TopKAccuracyMetric},
     },
 };
-use crate::transfer::{Freeze, Split, freeze_outside};
 use kiln_core::Backbone;
 use serde::{Deserialize, Serialize};
 use std::{io::IsTerminal, path::Path, time::Instant};
@@ -99,7 +99,10 @@ impl FitConfig {
             return bad(format!("learning rate must be positive and finite, got {}", self.lr));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
-            return bad(format!("label smoothing must be in [0, 1), got {}", self.label_smoothing));
+            return bad(format!(
+                "label smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            ));
         }
         if self.backbone_lr_mult.is_some() && matches!(self.schedule, Schedule::Plateau { .. }) {
             return bad("the plateau schedule cannot be combined with --backbone-lr-mult".into());
@@ -186,12 +189,15 @@ pub fn fit<M: Backbone>(
     };
     let total_steps = config.epochs * steps_per_epoch;
     let scheduler = match (config.backbone_lr_mult, &split) {
-        (Some(mult), Some(split)) => {
-            config
-                .schedule
-                .build_grouped(config.lr, total_steps, steps_per_epoch, vec![(split.backbone_group(), mult)])
-        }
-        _ => config.schedule.build_monitored(config.lr, total_steps, steps_per_epoch, monitor.clone()),
+        (Some(mult), Some(split)) => config.schedule.build_grouped(
+            config.lr,
+            total_steps,
+            steps_per_epoch,
+            vec![(split.backbone_group(), mult)],
+        ),
+        _ => config
+            .schedule
+            .build_monitored(config.lr, total_steps, steps_per_epoch, monitor.clone()),
     };
     let augmentation = match &config.augment {
         Some(spec) => crate::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?,
@@ -276,7 +282,10 @@ pub fn fit<M: Backbone>(
     csv?;
     plots?;
     let (epochs_run, trained) = if guard.reached_max_steps() {
-        (guard.steps().div_ceil(steps_per_epoch), guard.steps() * config.batch_size)
+        (
+            guard.steps().div_ceil(steps_per_epoch),
+            guard.steps() * config.batch_size,
+        )
     } else {
         (config.epochs - start_epoch, (config.epochs - start_epoch) * n_train)
     };

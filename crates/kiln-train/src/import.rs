@@ -140,7 +140,9 @@ pub fn detect_format(path: &Path) -> Result<WeightFormat, ImportError> {
         reason: e.to_string(),
     };
     let mut head = [0u8; 16];
-    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(io)?;
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(io)?;
     let head = &head[..n];
     if n >= 9 && head[8] == b'{' {
         return Ok(WeightFormat::Safetensors);
@@ -153,7 +155,10 @@ pub fn detect_format(path: &Path) -> Result<WeightFormat, ImportError> {
     Err(ImportError::Unreadable {
         path: path.to_path_buf(),
         format: "PyTorch or safetensors".into(),
-        reason: format!("unknown file signature {:02x?} (expected a zip archive, a pickle stream or a safetensors header)", head),
+        reason: format!(
+            "unknown file signature {:02x?} (expected a zip archive, a pickle stream or a safetensors header)",
+            head
+        ),
     })
 }
 
@@ -189,7 +194,11 @@ fn common_prefix(keys: &[String]) -> Option<String> {
 }
 
 fn model_paths<M: ModuleSnapshot>(model: &M) -> Vec<String> {
-    model.collect(None, None, true).into_iter().map(|t| t.name.clone()).collect()
+    model
+        .collect(None, None, true)
+        .into_iter()
+        .map(|t| t.name.clone())
+        .collect()
 }
 
 /// Loads the weights of `path` into `model`.
@@ -265,7 +274,11 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
     let mut other_errors = Vec::new();
     for error in &result.errors {
         match error {
-            ApplyError::ShapeMismatch { path: key, expected, found } => {
+            ApplyError::ShapeMismatch {
+                path: key,
+                expected,
+                found,
+            } => {
                 if options.new_head && rules.is_head(key) {
                     head_reinitialised.push(key.clone());
                 } else {
@@ -315,7 +328,12 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
             applied: result.applied.len(),
             head_reinitialised,
             // PyTorch's BatchNorm step counter has no counterpart (and no effect) in Burn.
-            unused: result.unused.iter().filter(|k| !k.ends_with("num_batches_tracked")).cloned().collect(),
+            unused: result
+                .unused
+                .iter()
+                .filter(|k| !k.ends_with("num_batches_tracked"))
+                .cloned()
+                .collect(),
             stripped_prefix: prefix,
             top_level_key: options.top_level_key.clone(),
         },

@@ -43,7 +43,10 @@ fn epoch_value(log: &str) -> Option<f64> {
 /// `top5_accuracy`.
 fn column_name(split: &str, metric: &str) -> String {
     let lower = metric.trim().replace('_', " ").to_lowercase();
-    let name = match lower.strip_prefix("top-k accuracy @ topk(").and_then(|r| r.strip_suffix(')')) {
+    let name = match lower
+        .strip_prefix("top-k accuracy @ topk(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         Some(k) => format!("top{k}_accuracy"),
         None => lower
             .split(|c: char| !c.is_ascii_alphanumeric())
@@ -79,10 +82,7 @@ pub fn read_epoch_metrics(run_dir: &Path) -> BTreeMap<usize, BTreeMap<String, f6
                 };
                 let value = std::fs::read_to_string(&path).ok().and_then(|s| epoch_value(&s));
                 if let Some(value) = value {
-                    table
-                        .entry(epoch)
-                        .or_default()
-                        .insert(column_name(split, stem), value);
+                    table.entry(epoch).or_default().insert(column_name(split, stem), value);
                 }
             }
         }

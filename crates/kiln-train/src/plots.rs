@@ -67,7 +67,11 @@ pub fn line_plot(path: &Path, title: &str, y_label: &str, series: &[Series], log
                 chart.configure_mesh().x_desc("epoch").y_desc(y_label).draw()?;
                 for (i, (name, pts)) in series.iter().enumerate() {
                     let colour = COLOURS[i % COLOURS.len()];
-                    let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|(_, y)| y.is_finite() && (!log_y || *y > 0.0)).collect();
+                    let pts: Vec<(f64, f64)> = pts
+                        .iter()
+                        .copied()
+                        .filter(|(_, y)| y.is_finite() && (!log_y || *y > 0.0))
+                        .collect();
                     chart
                         .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))?
                         .label(name.as_str())
@@ -100,13 +104,20 @@ pub fn line_plot(path: &Path, title: &str, y_label: &str, series: &[Series], log
 
 /// The columns of a metrics table whose names satisfy `keep`, as series.
 fn pick(table: &BTreeMap<usize, BTreeMap<String, f64>>, keep: impl Fn(&str) -> bool) -> Vec<Series> {
-    let mut names: Vec<String> = table.values().flat_map(|r| r.keys().cloned()).filter(|k| keep(k)).collect();
+    let mut names: Vec<String> = table
+        .values()
+        .flat_map(|r| r.keys().cloned())
+        .filter(|k| keep(k))
+        .collect();
     names.sort();
     names.dedup();
     names
         .into_iter()
         .map(|n| {
-            let pts = table.iter().filter_map(|(e, r)| r.get(&n).map(|v| (*e as f64, *v))).collect();
+            let pts = table
+                .iter()
+                .filter_map(|(e, r)| r.get(&n).map(|v| (*e as f64, *v)))
+                .collect();
             (n, pts)
         })
         .collect()
@@ -115,7 +126,13 @@ fn pick(table: &BTreeMap<usize, BTreeMap<String, f64>>, keep: impl Fn(&str) -> b
 /// Writes `loss.png`, `accuracy.png` and `learning_rate.png` into `run_dir` from a per-epoch
 /// metrics table (column names as in `metrics.csv`).
 pub fn write_training_plots(run_dir: &Path, table: &BTreeMap<usize, BTreeMap<String, f64>>) -> Result<(), TrainError> {
-    line_plot(&run_dir.join("loss.png"), "Loss", "loss", &pick(table, |k| k.ends_with("_loss")), false)?;
+    line_plot(
+        &run_dir.join("loss.png"),
+        "Loss",
+        "loss",
+        &pick(table, |k| k.ends_with("_loss")),
+        false,
+    )?;
     line_plot(
         &run_dir.join("accuracy.png"),
         "Accuracy",
@@ -123,7 +140,13 @@ pub fn write_training_plots(run_dir: &Path, table: &BTreeMap<usize, BTreeMap<Str
         &pick(table, |k| k.contains("accuracy") || k.contains("iou")),
         false,
     )?;
-    line_plot(&run_dir.join("learning_rate.png"), "Learning rate", "learning rate", &pick(table, |k| k.contains("learning_rate")), true)
+    line_plot(
+        &run_dir.join("learning_rate.png"),
+        "Learning rate",
+        "learning rate",
+        &pick(table, |k| k.contains("learning_rate")),
+        true,
+    )
 }
 
 #[cfg(test)]
@@ -148,7 +171,10 @@ mod tests {
             // The first curve's colour is drawn.
             assert!(img.pixels().any(|p| p.0 == [0, 114, 178]), "{name} has no curve");
             // Text was rendered (dark anti-aliased glyph pixels that are not pure black).
-            assert!(img.pixels().any(|p| p.0[0] > 0 && p.0[0] < 128 && p.0[0] == p.0[1] && p.0[1] == p.0[2]));
+            assert!(
+                img.pixels()
+                    .any(|p| p.0[0] > 0 && p.0[0] < 128 && p.0[0] == p.0[1] && p.0[1] == p.0[2])
+            );
         }
     }
 }

@@ -97,7 +97,11 @@ impl TrainingProgressLogger for PlainRenderer {
 
     fn update_split(&mut self, items_processed: usize) {
         self.items = items_processed;
-        let decile = if self.total_items == 0 { 10 } else { 10 * items_processed / self.total_items };
+        let decile = if self.total_items == 0 {
+            10
+        } else {
+            10 * items_processed / self.total_items
+        };
         if decile > self.printed_decile && decile < 10 {
             self.printed_decile = decile;
             println!("{}", self.line());

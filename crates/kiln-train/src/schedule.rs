@@ -160,7 +160,16 @@ impl Schedule {
         steps_per_epoch: usize,
         monitor: Option<ValidMonitor>,
     ) -> ModuleLrScheduler {
-        if let (Self::Plateau { factor, patience, threshold, min_lr }, Some(monitor)) = (self, monitor) {
+        if let (
+            Self::Plateau {
+                factor,
+                patience,
+                threshold,
+                min_lr,
+            },
+            Some(monitor),
+        ) = (self, monitor)
+        {
             return PlateauScheduler {
                 lr,
                 factor: *factor,
@@ -347,8 +356,16 @@ impl fmt::Display for Schedule {
             ),
             Self::Exponential { gamma } => write!(f, "exponential:gamma={gamma}"),
             Self::OneCycle { pct, div, final_div } => write!(f, "onecycle:pct={pct},div={div},final={final_div}"),
-            Self::Plateau { factor, patience, threshold, min_lr } => {
-                write!(f, "plateau:factor={factor},patience={patience},threshold={threshold},min={min_lr}")
+            Self::Plateau {
+                factor,
+                patience,
+                threshold,
+                min_lr,
+            } => {
+                write!(
+                    f,
+                    "plateau:factor={factor},patience={patience},threshold={threshold},min={min_lr}"
+                )
             }
         }
     }
@@ -371,7 +388,10 @@ impl FromStr for Schedule {
         }
         let num = |k: &str, d: f64| -> Result<f64, String> {
             kv.get(k)
-                .map(|v| v.parse::<f64>().map_err(|_| format!("schedule `{spec}`: {k}=`{v}` is not a number")))
+                .map(|v| {
+                    v.parse::<f64>()
+                        .map_err(|_| format!("schedule `{spec}`: {k}=`{v}` is not a number"))
+                })
                 .transpose()
                 .map(|v| v.unwrap_or(d))
         };
@@ -389,11 +409,16 @@ impl FromStr for Schedule {
                 milestones: positional
                     .ok_or(format!("schedule `{spec}`: needs milestones, e.g. multistep:30-60"))?
                     .split('-')
-                    .map(|m| m.parse::<f64>().map_err(|_| format!("schedule `{spec}`: milestone `{m}`")))
+                    .map(|m| {
+                        m.parse::<f64>()
+                            .map_err(|_| format!("schedule `{spec}`: milestone `{m}`"))
+                    })
                     .collect::<Result<_, _>>()?,
                 gamma: num("gamma", 0.1)?,
             },
-            "exponential" => Self::Exponential { gamma: num("gamma", 0.9)? },
+            "exponential" => Self::Exponential {
+                gamma: num("gamma", 0.9)?,
+            },
             "onecycle" => Self::OneCycle {
                 pct: num("pct", 0.3)?,
                 div: num("div", 25.0)?,
@@ -474,7 +499,9 @@ mod tests {
         let rates: Vec<f64> = (0..14).map(|_| s.step().base()).collect();
         // Epoch starts at steps 0, 2, 4, ...: after epoch 1 (1.0) best; 2 (0.9) best; 3 (0.95)
         // bad 1; 4 (0.92) bad 2 > 1 → ×0.5 at step 8; 5 (0.91) bad 1; 6 (0.5) best.
-        let expected = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05];
+        let expected = [
+            0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05,
+        ];
         for (r, e) in rates.iter().zip(expected) {
             close(*r, e);
         }
@@ -512,7 +539,14 @@ mod tests {
 
     #[test]
     fn specs_round_trip_and_errors() {
-        for spec in ["constant", "cosine:warmup=0.5,min=0", "step:every=30,gamma=0.1", "multistep:30-60,gamma=0.1", "exponential:gamma=0.9", "onecycle:pct=0.3,div=25,final=10000"] {
+        for spec in [
+            "constant",
+            "cosine:warmup=0.5,min=0",
+            "step:every=30,gamma=0.1",
+            "multistep:30-60,gamma=0.1",
+            "exponential:gamma=0.9",
+            "onecycle:pct=0.3,div=25,final=10000",
+        ] {
             let s: Schedule = spec.parse().unwrap();
             assert_eq!(s.to_string().parse::<Schedule>().unwrap(), s, "{spec}");
         }

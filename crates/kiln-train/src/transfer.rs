@@ -47,7 +47,9 @@ impl FromStr for Freeze {
                 .strip_prefix("stages:")
                 .and_then(|n| n.parse().ok())
                 .map(Self::Stages)
-                .ok_or_else(|| format!("unknown freeze `{s}`; expected none, backbone or stages:N (N trainable last stages)")),
+                .ok_or_else(|| {
+                    format!("unknown freeze `{s}`; expected none, backbone or stages:N (N trainable last stages)")
+                }),
         }
     }
 }
@@ -116,7 +118,12 @@ impl Split {
         match freeze {
             Freeze::None => return None,
             Freeze::Backbone => {}
-            Freeze::Stages(n) => self.stages.iter().rev().take(n).for_each(|s| ids.extend(s.iter().copied())),
+            Freeze::Stages(n) => self
+                .stages
+                .iter()
+                .rev()
+                .take(n)
+                .for_each(|s| ids.extend(s.iter().copied())),
         }
         Some(modules_group(&self.params, &ids))
     }
@@ -148,7 +155,11 @@ pub fn stage_ids<M: Backbone + Clone>(model: &M, input: [usize; 3], device: &Dev
     }
     let probe = model.clone().map(&mut FlagsOff);
     let model = &probe;
-    let x = Tensor::<4>::random([1, input[0], input[1], input[2]], Distribution::Normal(0.0, 1.0), device);
+    let x = Tensor::<4>::random(
+        [1, input[0], input[1], input[2]],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
     let n = model.feature_info().len();
     let mut seen: BTreeSet<ParamId> = BTreeSet::new();
     let mut stages = Vec::with_capacity(n);
@@ -188,7 +199,10 @@ fn modules_group(model_params: &[(ParamId, String)], ids: &BTreeSet<ParamId>) ->
         .collect();
     prefixes.sort();
     prefixes.dedup();
-    let patterns: Vec<String> = prefixes.iter().map(|p| format!("(^|\\.){}\\.", regex::escape(p))).collect();
+    let patterns: Vec<String> = prefixes
+        .iter()
+        .map(|p| format!("(^|\\.){}\\.", regex::escape(p)))
+        .collect();
     ParamGroup::from_any_regexes(patterns)
         .expect("escaped paths are valid patterns")
         .fuse(&ParamGroup::from_ids(ids.iter().copied().collect()))

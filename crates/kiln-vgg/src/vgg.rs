@@ -4,8 +4,7 @@ use burn::{
     config::Config,
     module::Module,
     nn::{
-        BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
-        PaddingConfig2d,
+        BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, PaddingConfig2d,
         conv::{Conv2d, Conv2dConfig},
         pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig},
     },
@@ -20,7 +19,9 @@ const M: usize = 0;
 /// The paper's configurations A, B, D and E.
 const CFG_A: &[usize] = &[64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M];
 const CFG_B: &[usize] = &[64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M];
-const CFG_D: &[usize] = &[64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M];
+const CFG_D: &[usize] = &[
+    64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M,
+];
 const CFG_E: &[usize] = &[
     64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512, 512, M,
 ];
@@ -38,14 +39,46 @@ pub struct VggVariant {
 
 /// Every VGG of torchvision.
 pub const VGG_VARIANTS: [VggVariant; 8] = [
-    VggVariant { name: "vgg11", depth: 11, batch_norm: false },
-    VggVariant { name: "vgg13", depth: 13, batch_norm: false },
-    VggVariant { name: "vgg16", depth: 16, batch_norm: false },
-    VggVariant { name: "vgg19", depth: 19, batch_norm: false },
-    VggVariant { name: "vgg11_bn", depth: 11, batch_norm: true },
-    VggVariant { name: "vgg13_bn", depth: 13, batch_norm: true },
-    VggVariant { name: "vgg16_bn", depth: 16, batch_norm: true },
-    VggVariant { name: "vgg19_bn", depth: 19, batch_norm: true },
+    VggVariant {
+        name: "vgg11",
+        depth: 11,
+        batch_norm: false,
+    },
+    VggVariant {
+        name: "vgg13",
+        depth: 13,
+        batch_norm: false,
+    },
+    VggVariant {
+        name: "vgg16",
+        depth: 16,
+        batch_norm: false,
+    },
+    VggVariant {
+        name: "vgg19",
+        depth: 19,
+        batch_norm: false,
+    },
+    VggVariant {
+        name: "vgg11_bn",
+        depth: 11,
+        batch_norm: true,
+    },
+    VggVariant {
+        name: "vgg13_bn",
+        depth: 13,
+        batch_norm: true,
+    },
+    VggVariant {
+        name: "vgg16_bn",
+        depth: 16,
+        batch_norm: true,
+    },
+    VggVariant {
+        name: "vgg19_bn",
+        depth: 19,
+        batch_norm: true,
+    },
 ];
 
 /// The layer table of a depth (`M` = 0 for max pooling), or `None` for an unknown depth.
@@ -151,7 +184,11 @@ impl VggConfig {
             pool: MaxPool2dConfig::new([2, 2]).init(),
             avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
             dropout: DropoutConfig::new(self.dropout).init(),
-            classifier: vec![linear(512 * 7 * 7, 4096), linear(4096, 4096), linear(4096, self.num_classes)],
+            classifier: vec![
+                linear(512 * 7 * 7, 4096),
+                linear(4096, 4096),
+                linear(4096, self.num_classes),
+            ],
         })
     }
 }
@@ -188,7 +225,11 @@ impl Backbone for Vgg {
         let mut reduction = 1;
         for (i, conv) in self.features.iter().enumerate() {
             if self.pool_after[i] {
-                info.push(FeatureInfo::new(format!("features.{i}"), conv.weight.dims()[0], reduction));
+                info.push(FeatureInfo::new(
+                    format!("features.{i}"),
+                    conv.weight.dims()[0],
+                    reduction,
+                ));
                 reduction *= 2;
             }
         }

@@ -22,8 +22,12 @@ pub fn key_rules(depth: usize, batch_norm: bool) -> KeyRules {
             position += 1;
             continue;
         }
-        rules.remap.push((format!(r"^features\.{position}\."), format!("__conv.{k}.")));
-        rules.remap.push((format!(r"^features\.{}\.", position + 1), format!("__bn.{k}.")));
+        rules
+            .remap
+            .push((format!(r"^features\.{position}\."), format!("__conv.{k}.")));
+        rules
+            .remap
+            .push((format!(r"^features\.{}\.", position + 1), format!("__bn.{k}.")));
         position += 3;
         k += 1;
     }

@@ -23,14 +23,14 @@ mod registry;
 pub mod tasks;
 pub mod weights;
 
-pub use kiln_core::{self as core, Activation, Backbone, FeatureInfo, ImageClassifier, Init, Preprocessing, device};
 pub use kiln_alexnet as alexnet;
+pub use kiln_core::{self as core, Activation, Backbone, FeatureInfo, ImageClassifier, Init, Preprocessing, device};
 pub use kiln_inception as inception;
-pub use kiln_resnet as resnet;
-pub use kiln_vgg as vgg;
 pub use kiln_lenet as lenet;
 pub use kiln_localization as localization;
+pub use kiln_resnet as resnet;
 pub use kiln_segmentation as segmentation;
 pub use kiln_train as train;
+pub use kiln_vgg as vgg;
 pub use model::Model;
 pub use registry::{BuildOptions, Family, ModelInfo, ModelSpec, RegistryError, build, build_spec, list_models, lookup};

@@ -1,6 +1,9 @@
 //! [`Model`]: any registered architecture, as one Burn module.
 
-use burn::{module::Module, tensor::{Device, Tensor}};
+use burn::{
+    module::Module,
+    tensor::{Device, Tensor},
+};
 use kiln_alexnet::AlexNet;
 use kiln_core::{Backbone, FeatureInfo, ImageClassifier};
 use kiln_inception::InceptionV3;

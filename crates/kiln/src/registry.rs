@@ -73,7 +73,14 @@ const MODELS: &[ModelInfo] = &[
     entry!("vgg13_bn", &[], Vgg, VGG, 224, 32),
     entry!("vgg16_bn", &[], Vgg, VGG, 224, 32),
     entry!("vgg19_bn", &[], Vgg, VGG, 224, 32),
-    entry!("inception_v3", &["inception", "inceptionv3", "inception-v3"], Inception, INCEPTION, 299, 75),
+    entry!(
+        "inception_v3",
+        &["inception", "inceptionv3", "inception-v3"],
+        Inception,
+        INCEPTION,
+        299,
+        75
+    ),
     entry!("resnet18", &["resnet"], ResNet, RESNET, 224, 8),
     entry!("resnet34", &[], ResNet, RESNET, 224, 8),
     entry!("resnet50", &[], ResNet, RESNET, 224, 8),
@@ -178,12 +185,18 @@ fn from_json<C: serde::de::DeserializeOwned>(arch: &str, value: &serde_json::Val
 }
 
 fn resnet_config(name: &str) -> ResNetConfig {
-    let v = RESNET_VARIANTS.iter().find(|v| v.name == name).expect("registry and table agree");
+    let v = RESNET_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
     ResNetConfig::from_variant(v)
 }
 
 fn vgg_config(name: &str) -> VggConfig {
-    let v = VGG_VARIANTS.iter().find(|v| v.name == name).expect("registry and table agree");
+    let v = VGG_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
     VggConfig::from_variant(v)
 }
 
@@ -219,7 +232,12 @@ impl ModelSpec {
                     .small_stem
                     .unwrap_or_else(|| options.image_size.is_some_and(|[h, w]| h.min(w) < 64));
                 let stem = if small { Stem::Small } else { Stem::Imagenet };
-                to_json(&resnet_config(info.name).with_num_classes(nc).with_in_channels(ic).with_stem(stem))
+                to_json(
+                    &resnet_config(info.name)
+                        .with_num_classes(nc)
+                        .with_in_channels(ic)
+                        .with_stem(stem),
+                )
             }
         };
         Ok(Self {
@@ -258,5 +276,8 @@ pub fn build_spec(spec: &ModelSpec, device: &Device) -> Result<Model, RegistryEr
 /// Builds the model called `name` (or an alias) with `num_classes` outputs for `in_channels`
 /// input channels, freshly initialised on `device`, as torchvision's `get_model` does.
 pub fn build(name: &str, num_classes: usize, in_channels: usize, device: &Device) -> Result<Model, RegistryError> {
-    build_spec(&ModelSpec::new(name, &BuildOptions::new(num_classes, in_channels))?, device)
+    build_spec(
+        &ModelSpec::new(name, &BuildOptions::new(num_classes, in_channels))?,
+        device,
+    )
 }

@@ -13,7 +13,10 @@ pub fn key_rules(arch: &str) -> Result<KeyRules, RegistryError> {
         Family::LeNet => kiln_lenet::key_rules(),
         Family::AlexNet => kiln_alexnet::key_rules(),
         Family::Vgg => {
-            let v = kiln_vgg::VGG_VARIANTS.iter().find(|v| v.name == info.name).expect("table and registry agree");
+            let v = kiln_vgg::VGG_VARIANTS
+                .iter()
+                .find(|v| v.name == info.name)
+                .expect("table and registry agree");
             kiln_vgg::key_rules(v.depth, v.batch_norm)
         }
         Family::Inception => kiln_inception::key_rules(),

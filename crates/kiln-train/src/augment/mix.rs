@@ -94,7 +94,13 @@ impl BatchMix {
                 let area = ((y1 - y0) * (x1 - x0)) as f32 / (h * w) as f32;
                 let m = Tensor::<1>::from_floats(mask.as_slice(), &device).reshape([1, 1, h, w]);
                 let mixed = images * (m.clone().neg() + 1.0) + other * m;
-                (mixed, Mix { targets_b, lambda: 1.0 - area })
+                (
+                    mixed,
+                    Mix {
+                        targets_b,
+                        lambda: 1.0 - area,
+                    },
+                )
             }
         }
     }

@@ -76,7 +76,9 @@ pub struct Augmentation {
 }
 
 fn num(s: &str, what: &str) -> Result<f32, String> {
-    s.trim().parse::<f32>().map_err(|_| format!("{what}: `{s}` is not a number"))
+    s.trim()
+        .parse::<f32>()
+        .map_err(|_| format!("{what}: `{s}` is not a number"))
 }
 
 fn range(s: &str, what: &str) -> Result<(f32, f32), String> {
@@ -122,29 +124,48 @@ pub fn parse(spec: &str) -> Result<Augmentation, String> {
         };
         let prob = |default: f32| -> Result<f32, String> {
             let p = positional.map(|v| num(v, step)).transpose()?.unwrap_or(default);
-            if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("`{step}`: probability {p} is outside [0, 1]")) }
+            if (0.0..=1.0).contains(&p) {
+                Ok(p)
+            } else {
+                Err(format!("`{step}`: probability {p} is outside [0, 1]"))
+            }
         };
         let t: Arc<dyn Transform> = match name {
             "flip" | "hflip" => Arc::new(HorizontalFlip { p: prob(0.5)? }),
             "crop" => Arc::new(RandomCrop {
                 size: size("size")?,
-                pad: get("pad").map(|v| v.parse().map_err(|_| format!("`{step}`: pad `{v}`"))).transpose()?.unwrap_or(0),
+                pad: get("pad")
+                    .map(|v| v.parse().map_err(|_| format!("`{step}`: pad `{v}`")))
+                    .transpose()?
+                    .unwrap_or(0),
             }),
             "rrc" | "random-resized-crop" => Arc::new(RandomResizedCrop {
                 size: size("size")?,
                 scale: get("scale").map(|v| range(v, step)).transpose()?.unwrap_or((0.08, 1.0)),
-                ratio: get("ratio").map(|v| range(v, step)).transpose()?.unwrap_or((0.75, 4.0 / 3.0)),
+                ratio: get("ratio")
+                    .map(|v| range(v, step))
+                    .transpose()?
+                    .unwrap_or((0.75, 4.0 / 3.0)),
             }),
             "resize" => Arc::new(ResizeCenterCrop {
                 resize: size("size")?,
-                crop: get("crop").ok_or(format!("`{step}`: needs crop=N"))?.parse().map_err(|_| format!("`{step}`: crop"))?,
+                crop: get("crop")
+                    .ok_or(format!("`{step}`: needs crop=N"))?
+                    .parse()
+                    .map_err(|_| format!("`{step}`: crop"))?,
             }),
             "multiscale" => {
-                let (lo, hi) = range(positional.ok_or(format!("`{step}`: needs a range, e.g. 256-512"))?, step)?;
+                let (lo, hi) = range(
+                    positional.ok_or(format!("`{step}`: needs a range, e.g. 256-512"))?,
+                    step,
+                )?;
                 Arc::new(MultiScaleCrop {
                     min: lo as usize,
                     max: hi as usize,
-                    crop: get("crop").ok_or(format!("`{step}`: needs crop=N"))?.parse().map_err(|_| format!("`{step}`: crop"))?,
+                    crop: get("crop")
+                        .ok_or(format!("`{step}`: needs crop=N"))?
+                        .parse()
+                        .map_err(|_| format!("`{step}`: crop"))?,
                 })
             }
             "rotate" => Arc::new(RandomAffine {
@@ -183,7 +204,11 @@ pub fn parse(spec: &str) -> Result<Augmentation, String> {
                 if alpha <= 0.0 {
                     return Err(format!("`{step}`: alpha must be positive"));
                 }
-                aug.batch = Some(if name == "mixup" { BatchMix::MixUp { alpha } } else { BatchMix::CutMix { alpha } });
+                aug.batch = Some(if name == "mixup" {
+                    BatchMix::MixUp { alpha }
+                } else {
+                    BatchMix::CutMix { alpha }
+                });
                 continue;
             }
             other => {
@@ -257,7 +282,11 @@ impl<I: Augmentable, D: Dataset<I>> Dataset<I> for AugmentedDataset<D> {
         if self.pipeline.is_empty() {
             return Ok(item);
         }
-        let draw = self.draws.get(index).map(|d| d.fetch_add(1, Ordering::Relaxed)).unwrap_or(0);
+        let draw = self
+            .draws
+            .get(index)
+            .map(|d| d.fetch_add(1, Ordering::Relaxed))
+            .unwrap_or(0);
         let mut rng = Rng::for_sample(self.seed, index as u64, draw as u64);
         Ok(I::from_sample(self.pipeline.apply(item.into_sample(), &mut rng)))
     }

@@ -37,8 +37,18 @@ fn object() -> Sample {
             width: w,
             label: 3,
         },
-        mask: Some(Mask { data: mask, height: h, width: w }),
-        boxes: vec![BBox { x0: 10.0, y0: 8.0, x1: 24.0, y1: 20.0, label: 1 }],
+        mask: Some(Mask {
+            data: mask,
+            height: h,
+            width: w,
+        }),
+        boxes: vec![BBox {
+            x0: 10.0,
+            y0: 8.0,
+            x1: 24.0,
+            y1: 20.0,
+            label: 1,
+        }],
     }
 }
 
@@ -57,7 +67,11 @@ fn shapes_and_label_survive_every_transform() {
             _ => 32,
         };
         let img = &out.image;
-        assert_eq!((img.height, img.width, img.channels, img.label), (expected, expected, 3, 3), "{spec}");
+        assert_eq!(
+            (img.height, img.width, img.channels, img.label),
+            (expected, expected, 3, 3),
+            "{spec}"
+        );
         assert_eq!(img.pixels.len(), 3 * expected * expected, "{spec}");
         let mask = out.mask.as_ref().unwrap();
         assert_eq!((mask.height, mask.width), (expected, expected), "{spec}");
@@ -79,27 +93,41 @@ fn same_seed_same_result_other_seed_other_result() {
 /// surrounds them (a box drawn around the object stays around it).
 #[test]
 fn masks_and_boxes_stay_aligned() {
-    for spec in SPECS.iter().filter(|s| !s.starts_with("jitter") && !s.starts_with("erase")) {
+    for spec in SPECS
+        .iter()
+        .filter(|s| !s.starts_with("jitter") && !s.starts_with("erase"))
+    {
         for seed in 0..20 {
             let out = run(spec, seed);
             let img = &out.image;
             let (h, w) = (img.height, img.width);
             let mask = out.mask.as_ref().unwrap();
-            let labelled: Vec<(usize, usize)> =
-                (0..h * w).filter(|&i| mask.data[i] == 1).map(|i| (i % w, i / w)).collect();
+            let labelled: Vec<(usize, usize)> = (0..h * w)
+                .filter(|&i| mask.data[i] == 1)
+                .map(|i| (i % w, i / w))
+                .collect();
             if labelled.is_empty() {
-                assert!(out.boxes.is_empty() || out.boxes[0].area() < 4.0, "{spec} seed {seed}: a box without its object");
+                assert!(
+                    out.boxes.is_empty() || out.boxes[0].area() < 4.0,
+                    "{spec} seed {seed}: a box without its object"
+                );
                 continue;
             }
             // The labelled pixels are bright (interpolation may soften the one-pixel rim).
             let bright = labelled.iter().filter(|&&(x, y)| img.pixels[y * w + x] > 100).count();
-            assert!(bright as f32 >= 0.8 * labelled.len() as f32, "{spec} seed {seed}: mask off the object");
+            assert!(
+                bright as f32 >= 0.8 * labelled.len() as f32,
+                "{spec} seed {seed}: mask off the object"
+            );
             // Object pixels far from the mask's edge are labelled.
             let dark_inside = labelled.iter().filter(|&&(x, y)| img.pixels[y * w + x] < 20).count();
             assert_eq!(dark_inside, 0, "{spec} seed {seed}");
             // The box surrounds the labelled pixels (1 px of slack for rounding).
             let Some(b) = out.boxes.first() else {
-                assert!(labelled.len() < 20, "{spec} seed {seed}: object visible but box dropped");
+                assert!(
+                    labelled.len() < 20,
+                    "{spec} seed {seed}: object visible but box dropped"
+                );
                 continue;
             };
             for &(x, y) in &labelled {
@@ -110,9 +138,14 @@ fn masks_and_boxes_stay_aligned() {
                 );
             }
             // ... and is not much larger than the object (affine boxes bound rotated corners).
-            let (mx0, mx1) = labelled.iter().fold((f32::MAX, 0f32), |(a, b), p| (a.min(p.0 as f32), b.max(p.0 as f32 + 1.0)));
+            let (mx0, mx1) = labelled.iter().fold((f32::MAX, 0f32), |(a, b), p| {
+                (a.min(p.0 as f32), b.max(p.0 as f32 + 1.0))
+            });
             let slack = if spec.starts_with("affine") { 0.6 } else { 0.25 };
-            assert!((b.x1 - b.x0) <= (mx1 - mx0) * (1.0 + slack) + 2.0, "{spec} seed {seed}: box {b:?} too wide");
+            assert!(
+                (b.x1 - b.x0) <= (mx1 - mx0) * (1.0 + slack) + 2.0,
+                "{spec} seed {seed}: box {b:?} too wide"
+            );
         }
     }
 }
@@ -120,7 +153,16 @@ fn masks_and_boxes_stay_aligned() {
 #[test]
 fn flip_moves_box_and_pixels_together() {
     let out = run("flip:1", 0);
-    assert_eq!(out.boxes[0], BBox { x0: 8.0, y0: 8.0, x1: 22.0, y1: 20.0, label: 1 });
+    assert_eq!(
+        out.boxes[0],
+        BBox {
+            x0: 8.0,
+            y0: 8.0,
+            x1: 22.0,
+            y1: 20.0,
+            label: 1
+        }
+    );
     let w = 32;
     assert!(out.image.pixels[10 * w + 8] > 150 && out.image.pixels[10 * w + 22] == 0);
 }
@@ -134,7 +176,13 @@ fn jitter_and_erase_keep_geometry() {
         assert_ne!(out.image, object().image, "{spec} changes pixels");
     }
     // Grey images: brightness and contrast only.
-    let grey = Sample::image(ImageItem { pixels: vec![100; 64], channels: 1, height: 8, width: 8, label: 0 });
+    let grey = Sample::image(ImageItem {
+        pixels: vec![100; 64],
+        channels: 1,
+        height: 8,
+        width: 8,
+        label: 0,
+    });
     let out = parse("jitter:0.5").unwrap().pipeline.apply(grey, &mut Rng::new(1));
     assert_eq!(out.image.pixels.len(), 64);
 }
@@ -161,8 +209,20 @@ fn spec_errors_name_the_step() {
 #[test]
 fn augmented_dataset_is_deterministic_per_index_and_draw() {
     use burn::data::dataset::{Dataset, InMemDataset};
-    let items: Vec<ImageItem> = (0..4).map(|_| object().image.clone()).map(|mut it| { it.label = 0; it }).collect();
-    let make = || AugmentedDataset::new(InMemDataset::new(items.clone()), parse("crop:32,pad=4").unwrap().pipeline, 9);
+    let items: Vec<ImageItem> = (0..4)
+        .map(|_| object().image.clone())
+        .map(|mut it| {
+            it.label = 0;
+            it
+        })
+        .collect();
+    let make = || {
+        AugmentedDataset::new(
+            InMemDataset::new(items.clone()),
+            parse("crop:32,pad=4").unwrap().pipeline,
+            9,
+        )
+    };
     let (a, b) = (make(), make());
     let first: Vec<_> = (0..4).map(|i| a.get(i).unwrap()).collect();
     assert_eq!(first, (0..4).map(|i| b.get(i).unwrap()).collect::<Vec<_>>());
@@ -182,7 +242,13 @@ fn beta_draws_and_cutmix_weights() {
     let device = burn::tensor::Device::flex();
     let images = burn::tensor::Tensor::<4>::ones([4, 1, 8, 8], &device);
     let second = burn::tensor::Tensor::<4>::zeros([4, 1, 8, 8], &device);
-    let images = burn::tensor::Tensor::cat(vec![images.slice([0..2, 0..1, 0..8, 0..8]), second.slice([0..2, 0..1, 0..8, 0..8])], 0);
+    let images = burn::tensor::Tensor::cat(
+        vec![
+            images.slice([0..2, 0..1, 0..8, 0..8]),
+            second.slice([0..2, 0..1, 0..8, 0..8]),
+        ],
+        0,
+    );
     let targets = burn::tensor::Tensor::<1, burn::tensor::Int>::from_ints([0, 1, 2, 3], &device);
     let (mixed, mix) = BatchMix::CutMix { alpha: 1.0 }.apply(images, targets, &mut Rng::new(2));
     // Image 0 (ones) received a patch of image 3 (zeros): its mean is the weight of its label.

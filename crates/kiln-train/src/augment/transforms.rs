@@ -35,9 +35,20 @@ impl Transform for HorizontalFlip {
         }
         let (h, w) = (s.image.height, s.image.width);
         let wf = w as f32;
-        remap(s, h, w, 0, |x, y| (wf - x, y), |b| {
-            Some(BBox { x0: wf - b.x1, x1: wf - b.x0, ..*b })
-        })
+        remap(
+            s,
+            h,
+            w,
+            0,
+            |x, y| (wf - x, y),
+            |b| {
+                Some(BBox {
+                    x0: wf - b.x1,
+                    x1: wf - b.x0,
+                    ..*b
+                })
+            },
+        )
     }
 }
 
@@ -57,9 +68,14 @@ impl Transform for RandomCrop {
         let ox = rng.below((w + 2 * self.pad).saturating_sub(self.size) + 1) as f32 - self.pad as f32;
         let oy = rng.below((h + 2 * self.pad).saturating_sub(self.size) + 1) as f32 - self.pad as f32;
         let size = self.size as f32;
-        remap(s, self.size, self.size, 0, |x, y| (x + ox, y + oy), |b| {
-            clip(shift_scale(b, -ox, -oy, 1.0, 1.0), size, size)
-        })
+        remap(
+            s,
+            self.size,
+            self.size,
+            0,
+            |x, y| (x + ox, y + oy),
+            |b| clip(shift_scale(b, -ox, -oy, 1.0, 1.0), size, size),
+        )
     }
 }
 
@@ -67,14 +83,26 @@ impl Transform for RandomCrop {
 fn crop_resize(s: Sample, x0: f32, y0: f32, cw: f32, ch: f32, out_h: usize, out_w: usize) -> Sample {
     let (sx, sy) = (cw / out_w as f32, ch / out_h as f32);
     let (ow, oh) = (out_w as f32, out_h as f32);
-    remap(s, out_h, out_w, 0, |x, y| (x0 + x * sx, y0 + y * sy), |b| {
-        clip(shift_scale(b, -x0, -y0, 1.0 / sx, 1.0 / sy), ow, oh)
-    })
+    remap(
+        s,
+        out_h,
+        out_w,
+        0,
+        |x, y| (x0 + x * sx, y0 + y * sy),
+        |b| clip(shift_scale(b, -x0, -y0, 1.0 / sx, 1.0 / sy), ow, oh),
+    )
 }
 
 /// Draws a box of random area (`scale` of `h × w`) and log-uniform aspect ratio (`ratio`,
 /// width / height) that `fits(width, height)`, trying 10 times as torchvision does.
-fn random_box(rng: &mut Rng, h: f32, w: f32, scale: (f32, f32), ratio: (f32, f32), fits: impl Fn(f32, f32) -> bool) -> Option<(f32, f32)> {
+fn random_box(
+    rng: &mut Rng,
+    h: f32,
+    w: f32,
+    scale: (f32, f32),
+    ratio: (f32, f32),
+    fits: impl Fn(f32, f32) -> bool,
+) -> Option<(f32, f32)> {
     (0..10).find_map(|_| {
         let area = h * w * rng.range(scale.0, scale.1);
         let aspect = rng.range(ratio.0.ln(), ratio.1.ln()).exp();
@@ -198,7 +226,12 @@ impl Transform for RandomAffine {
                 (cx + inv[0] * dx + inv[1] * dy, cy + inv[2] * dx + inv[3] * dy)
             },
             |b| {
-                let corners = [forward(b.x0, b.y0), forward(b.x1, b.y0), forward(b.x0, b.y1), forward(b.x1, b.y1)];
+                let corners = [
+                    forward(b.x0, b.y0),
+                    forward(b.x1, b.y0),
+                    forward(b.x0, b.y1),
+                    forward(b.x1, b.y1),
+                ];
                 let xs = corners.map(|c| c.0);
                 let ys = corners.map(|c| c.1);
                 let fold = |v: [f32; 4], f: fn(f32, f32) -> f32, init: f32| v.into_iter().fold(init, f);
@@ -245,11 +278,15 @@ impl Transform for ColorJitter {
         px.iter_mut().for_each(|v| *v = (*v * b).clamp(0.0, 255.0));
         let c = rng.range(1.0 - self.contrast, 1.0 + self.contrast);
         let mean = if rgb {
-            (0..plane).map(|i| 0.299 * px[i] + 0.587 * px[plane + i] + 0.114 * px[2 * plane + i]).sum::<f32>() / plane as f32
+            (0..plane)
+                .map(|i| 0.299 * px[i] + 0.587 * px[plane + i] + 0.114 * px[2 * plane + i])
+                .sum::<f32>()
+                / plane as f32
         } else {
             px.iter().sum::<f32>() / px.len().max(1) as f32
         };
-        px.iter_mut().for_each(|v| *v = ((*v - mean) * c + mean).clamp(0.0, 255.0));
+        px.iter_mut()
+            .for_each(|v| *v = ((*v - mean) * c + mean).clamp(0.0, 255.0));
         if rgb {
             let sat = rng.range(1.0 - self.saturation, 1.0 + self.saturation);
             let hue = rng.range(-self.hue, self.hue);

@@ -68,7 +68,11 @@ fn tight_box(item: &ImageItem, threshold: u8) -> (usize, usize, usize, usize) {
             }
         }
     }
-    if x1 <= x0 || y1 <= y0 { (0, 0, item.width, item.height) } else { (x0, y0, x1, y1) }
+    if x1 <= x0 || y1 <= y0 {
+        (0, 0, item.width, item.height)
+    } else {
+        (x0, y0, x1, y1)
+    }
 }
 
 fn overlap(a: &BBox, b: &BBox) -> f32 {
@@ -86,7 +90,10 @@ fn overlap(a: &BBox, b: &BBox) -> f32 {
 /// # Panics
 /// When `source` is empty or holds non-grey items (a programming error).
 pub fn draw_canvas(source: &[ImageItem], config: &CanvasConfig, seed: u64, index: u64, with_mask: bool) -> Sample {
-    assert!(!source.is_empty() && source[0].channels == 1, "canvases are drawn from grey images");
+    assert!(
+        !source.is_empty() && source[0].channels == 1,
+        "canvases are drawn from grey images"
+    );
     let mut rng = Rng::for_sample(seed, index, 0);
     let n = config.size;
     let mut pixels = vec![0u8; n * n];
@@ -161,8 +168,16 @@ pub fn draw_canvas(source: &[ImageItem], config: &CanvasConfig, seed: u64, index
 }
 
 /// `count` canvases, indices `0..count`.
-pub fn draw_canvases(source: &[ImageItem], config: &CanvasConfig, seed: u64, count: usize, with_mask: bool) -> Vec<Sample> {
-    (0..count as u64).map(|i| draw_canvas(source, config, seed, i, with_mask)).collect()
+pub fn draw_canvases(
+    source: &[ImageItem],
+    config: &CanvasConfig,
+    seed: u64,
+    count: usize,
+    with_mask: bool,
+) -> Vec<Sample> {
+    (0..count as u64)
+        .map(|i| draw_canvas(source, config, seed, i, with_mask))
+        .collect()
 }
 
 #[cfg(test)]

@@ -26,7 +26,10 @@ pub fn read_batch(path: &Path, label_bytes: usize, classes: usize) -> Result<Vec
     if bytes.is_empty() || bytes.len() % record != 0 {
         return Err(DataError::format(
             path,
-            format!("{} bytes is not a whole number of {record}-byte CIFAR records (truncated or not CIFAR)", bytes.len()),
+            format!(
+                "{} bytes is not a whole number of {record}-byte CIFAR records (truncated or not CIFAR)",
+                bytes.len()
+            ),
         ));
     }
     bytes
@@ -35,7 +38,10 @@ pub fn read_batch(path: &Path, label_bytes: usize, classes: usize) -> Result<Vec
         .map(|(i, r)| {
             let label = r[label_bytes - 1] as usize;
             if label >= classes {
-                return Err(DataError::format(path, format!("record {i}: label {label} is outside 0..{classes}")));
+                return Err(DataError::format(
+                    path,
+                    format!("record {i}: label {label} is outside 0..{classes}"),
+                ));
             }
             Ok(ImageItem {
                 pixels: r[label_bytes..].to_vec(),
@@ -51,17 +57,38 @@ pub fn read_batch(path: &Path, label_bytes: usize, classes: usize) -> Result<Vec
 fn names(path: &Path, count: usize) -> Vec<String> {
     std::fs::read_to_string(path)
         .ok()
-        .map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect::<Vec<_>>())
+        .map(|t| {
+            t.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
         .filter(|n| n.len() == count)
         .unwrap_or_else(|| (0..count).map(|c| c.to_string()).collect())
 }
 
 /// Reads a CIFAR directory (as extracted from the official archive).
 pub fn load(dir: &Path, kind: CifarKind) -> Result<ClassificationData, DataError> {
-    let (train_files, test_file, label_bytes, classes, meta, name): (Vec<String>, &str, usize, usize, &str, &str) = match kind {
-        CifarKind::Cifar10 => ((1..=5).map(|i| format!("data_batch_{i}.bin")).collect(), "test_batch.bin", 1, 10, "batches.meta.txt", "cifar10"),
-        CifarKind::Cifar100 => (vec!["train.bin".into()], "test.bin", 2, 100, "fine_label_names.txt", "cifar100"),
-    };
+    let (train_files, test_file, label_bytes, classes, meta, name): (Vec<String>, &str, usize, usize, &str, &str) =
+        match kind {
+            CifarKind::Cifar10 => (
+                (1..=5).map(|i| format!("data_batch_{i}.bin")).collect(),
+                "test_batch.bin",
+                1,
+                10,
+                "batches.meta.txt",
+                "cifar10",
+            ),
+            CifarKind::Cifar100 => (
+                vec!["train.bin".into()],
+                "test.bin",
+                2,
+                100,
+                "fine_label_names.txt",
+                "cifar100",
+            ),
+        };
     let mut train = Vec::new();
     for f in &train_files {
         train.extend(read_batch(&dir.join(f), label_bytes, classes)?);

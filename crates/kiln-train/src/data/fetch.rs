@@ -83,10 +83,7 @@ pub fn sha256_file(path: &Path) -> Result<String, DataError> {
 
 /// The sha256 of bytes, as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Checks that every file of `files` exists in `dir` (under its `name`) with its digest.
@@ -129,7 +126,10 @@ pub fn fetch_debian(package: &str, files: &[ExpectedFile], dest: &Path) -> Resul
     }
     let work = tempfile::tempdir().map_err(|e| DataError::io(std::env::temp_dir(), e))?;
     run(
-        Command::new("apt-get").arg("download").arg(package).current_dir(work.path()),
+        Command::new("apt-get")
+            .arg("download")
+            .arg(package)
+            .current_dir(work.path()),
         &format!("apt-get download {package} (if apt cannot find it, run `apt-get update` first)"),
     )?;
     let deb = std::fs::read_dir(work.path())
@@ -173,10 +173,7 @@ mod tests {
             sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
         };
         verify(dir.path(), &[good]).unwrap();
-        let bad = ExpectedFile {
-            sha256: "00",
-            ..good
-        };
+        let bad = ExpectedFile { sha256: "00", ..good };
         let msg = verify(dir.path(), &[bad]).unwrap_err().to_string();
         assert!(msg.contains("expected sha256 00") && msg.contains(good.sha256), "{msg}");
     }

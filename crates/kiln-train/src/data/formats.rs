@@ -44,7 +44,9 @@ pub fn read_mask_png(path: &Path) -> Result<Mask, DataError> {
     let bad = |reason: String| DataError::format(path, reason);
     let mut reader = decoder.read_info().map_err(|e| bad(format!("not a PNG mask: {e}")))?;
     let mut buf = vec![0; reader.output_buffer_size().ok_or_else(|| bad("PNG too large".into()))?];
-    let info = reader.next_frame(&mut buf).map_err(|e| bad(format!("corrupt PNG: {e}")))?;
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| bad(format!("corrupt PNG: {e}")))?;
     if info.bit_depth != png::BitDepth::Eight {
         return Err(bad(format!("masks must be 8-bit, got {:?}", info.bit_depth)));
     }
@@ -80,17 +82,23 @@ fn sorted_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, DataErr
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Image + mask pairs from two folders, matched by file stem (`images/a.jpg` ↔ `masks/a.png`).
 /// Images without a mask are skipped; a mask whose size differs from its image is an error.
 pub fn read_mask_folder(images: &Path, masks: &Path) -> Result<Vec<Sample>, DataError> {
-    let masks_by_stem: HashMap<String, PathBuf> =
-        sorted_files(masks, &["png"])?.into_iter().map(|p| (stem(&p), p)).collect();
+    let masks_by_stem: HashMap<String, PathBuf> = sorted_files(masks, &["png"])?
+        .into_iter()
+        .map(|p| (stem(&p), p))
+        .collect();
     let mut samples = Vec::new();
     for path in sorted_files(images, &["jpg", "jpeg", "png"])? {
-        let Some(mask_path) = masks_by_stem.get(&stem(&path)) else { continue };
+        let Some(mask_path) = masks_by_stem.get(&stem(&path)) else {
+            continue;
+        };
         let image = read_rgb(&path)?;
         let mask = read_mask_png(mask_path)?;
         if (mask.height, mask.width) != (image.height, image.width) {
@@ -151,7 +159,8 @@ pub fn read_voc_xml(path: &Path, classes: &[String]) -> Result<VocAnnotation, Da
     };
     let number = |node: roxmltree::Node<'_, '_>, name: &str| -> Result<f32, DataError> {
         let t = text_of(node, name)?;
-        t.parse::<f32>().map_err(|_| bad(format!("<{name}> is `{t}`, not a number")))
+        t.parse::<f32>()
+            .map_err(|_| bad(format!("<{name}> is `{t}`, not a number")))
     };
     let size = child(root, "size").ok_or_else(|| bad("no <size>".into()))?;
     let (width, height) = (number(size, "width")? as usize, number(size, "height")? as usize);
@@ -159,7 +168,10 @@ pub fn read_voc_xml(path: &Path, classes: &[String]) -> Result<VocAnnotation, Da
     for object in root.children().filter(|c| c.has_tag_name("object")) {
         let name = text_of(object, "name")?;
         let label = classes.iter().position(|c| *c == name).ok_or_else(|| {
-            bad(format!("class `{name}` is not in the class list ({} classes)", classes.len()))
+            bad(format!(
+                "class `{name}` is not in the class list ({} classes)",
+                classes.len()
+            ))
         })?;
         let b = child(object, "bndbox").ok_or_else(|| bad(format!("object `{name}` has no <bndbox>")))?;
         let bbox = BBox {
@@ -211,7 +223,11 @@ pub fn read_voc_detection(dir: &Path, classes: &[String]) -> Result<Vec<Sample>,
 /// Class names from a file, one per line (VOC's `class_names.txt`).
 pub fn read_class_names(path: &Path) -> Result<Vec<String>, DataError> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    Ok(text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect())
+    Ok(text
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
 }
 
 #[derive(serde::Deserialize)]
@@ -256,7 +272,8 @@ pub struct CocoSet {
 /// unknown image or category is an error naming it.
 pub fn read_coco(path: &Path) -> Result<CocoSet, DataError> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let file: CocoFile = serde_json::from_str(&text).map_err(|e| DataError::format(path, format!("not COCO JSON: {e}")))?;
+    let file: CocoFile =
+        serde_json::from_str(&text).map_err(|e| DataError::format(path, format!("not COCO JSON: {e}")))?;
     let max_id = file.categories.iter().map(|c| c.id).max().unwrap_or(0);
     let mut classes = vec![String::new(); max_id + 1];
     for c in &file.categories {
@@ -274,7 +291,10 @@ pub fn read_coco(path: &Path) -> Result<CocoSet, DataError> {
             .get(&a.image_id)
             .ok_or_else(|| DataError::format(path, format!("annotation of unknown image id {}", a.image_id)))?;
         if classes.get(a.category_id).is_none_or(|c| c.is_empty()) {
-            return Err(DataError::format(path, format!("annotation of unknown category id {}", a.category_id)));
+            return Err(DataError::format(
+                path,
+                format!("annotation of unknown category id {}", a.category_id),
+            ));
         }
         let [x, y, w, h] = a.bbox;
         images[i].3.push(BBox {
@@ -306,7 +326,16 @@ mod tests {
         .unwrap();
         let ann = read_voc_xml(&p, &classes).unwrap();
         assert_eq!((ann.width, ann.height, ann.objects.len()), (10, 8, 1));
-        assert_eq!(ann.objects[0].1, BBox { x0: 1.0, y0: 2.0, x1: 5.0, y1: 6.0, label: 1 });
+        assert_eq!(
+            ann.objects[0].1,
+            BBox {
+                x0: 1.0,
+                y0: 2.0,
+                x1: 5.0,
+                y1: 6.0,
+                label: 1
+            }
+        );
         let err = read_voc_xml(&p, &classes[..1]).unwrap_err().to_string();
         assert!(err.contains("class `dog`"), "{err}");
         std::fs::write(&p, "<annotation><size>").unwrap();
@@ -326,8 +355,21 @@ mod tests {
         .unwrap();
         let set = read_coco(&p).unwrap();
         assert_eq!(set.classes[2], "cat");
-        assert_eq!(set.images[0].3[0], BBox { x0: 1.0, y0: 1.0, x1: 3.0, y1: 2.0, label: 2 });
-        std::fs::write(&p, r#"{"images":[],"categories":[],"annotations":[{"image_id":1,"category_id":0,"bbox":[0,0,1,1]}]}"#).unwrap();
+        assert_eq!(
+            set.images[0].3[0],
+            BBox {
+                x0: 1.0,
+                y0: 1.0,
+                x1: 3.0,
+                y1: 2.0,
+                label: 2
+            }
+        );
+        std::fs::write(
+            &p,
+            r#"{"images":[],"categories":[],"annotations":[{"image_id":1,"category_id":0,"bbox":[0,0,1,1]}]}"#,
+        )
+        .unwrap();
         assert!(read_coco(&p).unwrap_err().to_string().contains("unknown image id 1"));
     }
 

@@ -105,7 +105,11 @@ pub fn load(root: &Path, channels: usize, size: usize) -> Result<ClassificationD
     // Interleave classes so that a hold-out taken from the end sees every class.
     let train = interleave(train);
     test.sort_by_key(|i| i.label);
-    let mut preprocessing = if channels == 1 { Preprocessing::mnist() } else { Preprocessing::imagenet(size, size) };
+    let mut preprocessing = if channels == 1 {
+        Preprocessing::mnist()
+    } else {
+        Preprocessing::imagenet(size, size)
+    };
     preprocessing.height = size;
     preprocessing.width = size;
     preprocessing.resize = None;
@@ -143,7 +147,9 @@ mod tests {
     use super::*;
 
     fn write_png(path: &Path, value: u8) {
-        image::RgbImage::from_pixel(12, 8, image::Rgb([value, value, value])).save(path).unwrap();
+        image::RgbImage::from_pixel(12, 8, image::Rgb([value, value, value]))
+            .save(path)
+            .unwrap();
     }
 
     #[test]
@@ -159,7 +165,10 @@ mod tests {
         assert_eq!(data.classes, ["cat", "dog"]);
         assert_eq!((data.train.len(), data.test.len()), (8, 2));
         // Interleaved so that a hold-out from the end sees both classes.
-        assert_eq!(data.train.iter().map(|i| i.label).collect::<Vec<_>>(), [0, 1, 0, 1, 0, 1, 0, 1]);
+        assert_eq!(
+            data.train.iter().map(|i| i.label).collect::<Vec<_>>(),
+            [0, 1, 0, 1, 0, 1, 0, 1]
+        );
         let item = &data.train[1];
         assert_eq!((item.channels, item.height, item.width), (1, 16, 16));
         assert!(item.pixels.iter().all(|&p| p == 200));
@@ -176,7 +185,10 @@ mod tests {
             }
         }
         let data = load(dir.path(), 3, 8).unwrap();
-        assert_eq!((data.train.len(), data.test.len(), data.preprocessing.channels), (2, 2, 3));
+        assert_eq!(
+            (data.train.len(), data.test.len(), data.preprocessing.channels),
+            (2, 2, 3)
+        );
         let missing = load(&dir.path().join("nope"), 3, 8).unwrap_err().to_string();
         assert!(missing.contains("image folder not found"), "{missing}");
         std::fs::write(dir.path().join("train/a/broken.png"), b"not a png").unwrap();

@@ -56,7 +56,11 @@ impl ImageItem {
             (3, 1) => ImageItem {
                 pixels: (0..plane)
                     .map(|i| {
-                        let (r, g, b) = (self.pixels[i] as f32, self.pixels[plane + i] as f32, self.pixels[2 * plane + i] as f32);
+                        let (r, g, b) = (
+                            self.pixels[i] as f32,
+                            self.pixels[plane + i] as f32,
+                            self.pixels[2 * plane + i] as f32,
+                        );
                         (0.299 * r + 0.587 * g + 0.114 * b).round() as u8
                     })
                     .collect(),

@@ -10,9 +10,9 @@
 //! - [`fetch`]: obtaining data that a package registry ships, with its checksum checked.
 
 mod batcher;
-mod error;
 pub mod canvas;
 pub mod cifar;
+mod error;
 pub mod fetch;
 pub mod formats;
 pub mod idx;

@@ -8,10 +8,7 @@ mod train_loop;
 pub use metrics::{BoxMetrics, SegMetrics};
 pub use train_loop::{DenseFitConfig, DenseOutcome, EpochReport, fit_dense};
 
-use crate::{
-    augment::Sample,
-    data::ClassificationBatcher,
-};
+use crate::{augment::Sample, data::ClassificationBatcher};
 use burn::{
     data::dataloader::batcher::Batcher,
     tensor::{Device, Int, Tensor, TensorData},

@@ -138,7 +138,8 @@ where
     }
     std::fs::create_dir_all(run_dir.join("checkpoint")).map_err(|e| TrainError::io(run_dir, e))?;
     let json = serde_json::to_vec_pretty(config).expect("config serialises");
-    fsutil::write_atomic(&run_dir.join("train.json"), &json).map_err(|e| TrainError::io(run_dir.join("train.json"), e))?;
+    fsutil::write_atomic(&run_dir.join("train.json"), &json)
+        .map_err(|e| TrainError::io(run_dir.join("train.json"), e))?;
 
     let pipeline = match &config.augment {
         Some(spec) => {
@@ -188,12 +189,32 @@ where
             seen += n;
             step += 1;
             if config.max_steps.is_some_and(|m| step >= m) {
-                let report = finish_epoch(&model, epoch, loss_sum, batches, seen, lr, epoch_start, valid, &mut evaluate);
+                let report = finish_epoch(
+                    &model,
+                    epoch,
+                    loss_sum,
+                    batches,
+                    seen,
+                    lr,
+                    epoch_start,
+                    valid,
+                    &mut evaluate,
+                );
                 reports.push(report);
                 break 'epochs;
             }
         }
-        let report = finish_epoch(&model, epoch, loss_sum, batches, seen, lr, epoch_start, valid, &mut evaluate);
+        let report = finish_epoch(
+            &model,
+            epoch,
+            loss_sum,
+            batches,
+            seen,
+            lr,
+            epoch_start,
+            valid,
+            &mut evaluate,
+        );
         let summary: Vec<String> = report.valid.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
         println!(
             "epoch {epoch}/{}: train loss {:.4}, {:.0} img/s | valid {}",
@@ -238,7 +259,11 @@ fn finish_epoch<M: Module, V: FnMut(&M, &[Sample]) -> Vec<(String, f64)>>(
     evaluate: &mut V,
 ) -> EpochReport {
     let train_seconds = epoch_start.elapsed().as_secs_f64();
-    let metrics = if valid.is_empty() { Vec::new() } else { evaluate(&model.valid(), valid) };
+    let metrics = if valid.is_empty() {
+        Vec::new()
+    } else {
+        evaluate(&model.valid(), valid)
+    };
     EpochReport {
         epoch,
         train_loss: loss_sum / batches.max(1) as f64,

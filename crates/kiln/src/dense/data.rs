@@ -106,7 +106,9 @@ pub fn load_dense_data(
             let cut = data.train.len().saturating_sub(5_000);
             let (train_src, valid_src) = data.train.split_at(cut);
             let classes = match task {
-                DenseTask::Segment(_) => std::iter::once("background".to_string()).chain(data.classes.clone()).collect(),
+                DenseTask::Segment(_) => std::iter::once("background".to_string())
+                    .chain(data.classes.clone())
+                    .collect(),
                 DenseTask::Localize => data.classes.clone(),
             };
             Ok(DenseData {
@@ -128,7 +130,10 @@ fn load_voc(task: DenseTask, dir: &Path, image_size: usize) -> Result<DenseData,
         DenseTask::Segment(_) => formats::read_mask_folder(&dir.join("JPEGImages"), &dir.join("SegmentationClass"))?,
         DenseTask::Localize => formats::read_voc_detection(dir, &classes)?,
     };
-    let mut samples: Vec<Sample> = samples.into_iter().map(|s| resize_sample(s, image_size, image_size)).collect();
+    let mut samples: Vec<Sample> = samples
+        .into_iter()
+        .map(|s| resize_sample(s, image_size, image_size))
+        .collect();
     // VOC marks object borders 255 ("void"); they count as background here.
     for mask in samples.iter_mut().filter_map(|s| s.mask.as_mut()) {
         for v in mask.data.iter_mut() {

@@ -101,7 +101,13 @@ fn default_widths() -> Vec<usize> {
 
 impl DenseSpec {
     /// A spec with the task's default upsampling and the small encoder's default widths.
-    pub fn new(task: DenseTask, backbone: &str, num_classes: usize, in_channels: usize, image_size: [usize; 2]) -> Self {
+    pub fn new(
+        task: DenseTask,
+        backbone: &str,
+        num_classes: usize,
+        in_channels: usize,
+        image_size: [usize; 2],
+    ) -> Self {
         Self {
             task,
             backbone: backbone.to_string(),
@@ -131,7 +137,9 @@ pub enum DenseModel {
 pub fn build_encoder(spec: &DenseSpec, device: &Device) -> Result<DenseEncoder, RegistryError> {
     if spec.backbone == "small" {
         return Ok(DenseEncoder::Small(
-            SmallEncoderConfig::new(spec.in_channels).with_widths(spec.widths.clone()).init(device),
+            SmallEncoderConfig::new(spec.in_channels)
+                .with_widths(spec.widths.clone())
+                .init(device),
         ));
     }
     let options = BuildOptions {

@@ -100,7 +100,14 @@ pub fn draw_prediction(
 ) -> (RgbImage, String) {
     let batch = DenseBatcher::new(preprocessing).batch(vec![sample.clone()], device);
     let base = to_rgb(sample);
-    let up = |img: &RgbImage| imageops::resize(img, img.width() * scale, img.height() * scale, imageops::FilterType::Nearest);
+    let up = |img: &RgbImage| {
+        imageops::resize(
+            img,
+            img.width() * scale,
+            img.height() * scale,
+            imageops::FilterType::Nearest,
+        )
+    };
     match model {
         DenseModel::Segmenter(m) => {
             let predicted = m.predict(batch.images);
@@ -118,12 +125,29 @@ pub fn draw_prediction(
                 panels.push(up(&overlay(&base, truth)));
             }
             let (pw, ph) = (panels[0].width(), panels[0].height());
-            let mut out = RgbImage::from_pixel(pw * panels.len() as u32 + 4 * (panels.len() as u32 - 1), ph, Rgb([255, 255, 255]));
+            let mut out = RgbImage::from_pixel(
+                pw * panels.len() as u32 + 4 * (panels.len() as u32 - 1),
+                ph,
+                Rgb([255, 255, 255]),
+            );
             for (i, p) in panels.iter().enumerate() {
                 imageops::replace(&mut out, p, (i as u32 * (pw + 4)) as i64, 0);
             }
-            let names: Vec<&str> = found.iter().filter_map(|&c| classes.get(c).map(String::as_str)).collect();
-            (out, format!("classes present: {}", if names.is_empty() { "none".into() } else { names.join(", ") }))
+            let names: Vec<&str> = found
+                .iter()
+                .filter_map(|&c| classes.get(c).map(String::as_str))
+                .collect();
+            (
+                out,
+                format!(
+                    "classes present: {}",
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            )
         }
         DenseModel::Localizer(m) => {
             let out = m.forward(batch.images);
@@ -177,7 +201,10 @@ pub fn predict_dense(
     let mut samples: Vec<(String, Sample)> = Vec::new();
     for path in images {
         let item = kiln_train::data::formats::read_rgb(path)?.with_channels(card.preprocessing.channels);
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into());
         samples.push((name, resize_sample(Sample::image(item), h, w)));
     }
     if images.is_empty() {
@@ -188,9 +215,17 @@ pub fn predict_dense(
             test: generated,
         };
         let data = super::load_dense_data(card.dense.task, &source, h, 42, data_roots)?;
-        samples.extend(data.test.into_iter().enumerate().map(|(i, s)| (format!("test-{i:03}"), s)));
+        samples.extend(
+            data.test
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| (format!("test-{i:03}"), s)),
+        );
     }
-    std::fs::create_dir_all(out_dir).map_err(|e| TrainError::Io { path: out_dir.into(), source: e })?;
+    std::fs::create_dir_all(out_dir).map_err(|e| TrainError::Io {
+        path: out_dir.into(),
+        source: e,
+    })?;
     let mut pictures = Vec::new();
     for (name, sample) in &samples {
         let (img, summary) = draw_prediction(&model, sample, &card.classes, &card.preprocessing, &device, 4);

@@ -1,6 +1,7 @@
 //! Training and evaluating dense models: the losses, the metrics, the model directory.
 
 use super::{DenseData, DenseModel, DenseSource, DenseSpec, DenseTask, build_dense, load_dense_data};
+use burn::data::dataloader::batcher::Batcher;
 use burn::{
     module::Module,
     tensor::{Device, Tensor},
@@ -15,7 +16,6 @@ use kiln_train::{
     dense::{BoxMetrics, DenseBatch, DenseBatcher, DenseFitConfig, EpochReport, SegMetrics, fit_dense},
     fsutil::{commit, temp_path, write_atomic},
 };
-use burn::data::dataloader::batcher::Batcher;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -102,7 +102,11 @@ pub fn dense_loss(model: &DenseModel, batch: &DenseBatch, dice_weight: f32, box_
             let masks = batch.masks.clone().expect("segmentation batches carry masks");
             let logits = m.forward(batch.images.clone());
             let ce = pixel_cross_entropy(logits.clone(), masks.clone());
-            if dice_weight > 0.0 { ce + dice_loss(logits, masks) * dice_weight } else { ce }
+            if dice_weight > 0.0 {
+                ce + dice_loss(logits, masks) * dice_weight
+            } else {
+                ce
+            }
         }
         DenseModel::Localizer(m) => {
             let out = m.forward(batch.images.clone());
@@ -118,7 +122,12 @@ pub fn dense_loss(model: &DenseModel, batch: &DenseBatch, dice_weight: f32, box_
 
 /// Metrics of `model` (inference mode) on `samples`: pixel accuracy and mean IoU for a
 /// segmenter; class accuracy, mean IoU, accuracy at IoU ≥ 0.5 and both for a localizer.
-pub fn dense_metrics(model: &DenseModel, samples: &[Sample], preprocessing: &Preprocessing, device: &Device) -> Vec<(String, f64)> {
+pub fn dense_metrics(
+    model: &DenseModel,
+    samples: &[Sample],
+    preprocessing: &Preprocessing,
+    device: &Device,
+) -> Vec<(String, f64)> {
     let batcher = DenseBatcher::new(preprocessing);
     match model {
         DenseModel::Segmenter(m) => {
@@ -129,7 +138,10 @@ pub fn dense_metrics(model: &DenseModel, samples: &[Sample], preprocessing: &Pre
                 let truth = batch.masks.expect("segmentation samples have masks");
                 metrics.update(&ints(truth), &ints(predicted));
             }
-            vec![("pixel_accuracy".into(), metrics.pixel_accuracy()), ("miou".into(), metrics.mean_iou())]
+            vec![
+                ("pixel_accuracy".into(), metrics.pixel_accuracy()),
+                ("miou".into(), metrics.mean_iou()),
+            ]
         }
         DenseModel::Localizer(m) => {
             let mut metrics = BoxMetrics::default();
@@ -153,31 +165,45 @@ pub fn dense_metrics(model: &DenseModel, samples: &[Sample], preprocessing: &Pre
     }
 }
 
-
 /// Saves a dense model and its card into `dir`, atomically.
 pub fn save_dense(dir: &Path, model: DenseModel, card: &DenseCard) -> Result<(), TrainError> {
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::Io { path: dir.into(), source: e })?;
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::Io {
+        path: dir.into(),
+        source: e,
+    })?;
     let weights = dir.join(crate::model_dir::WEIGHTS_FILE);
     let tmp = temp_path(&weights);
     model.save_file(&tmp).map_err(|e| TrainError::Load {
         path: weights.clone(),
         reason: format!("cannot write weights: {e}"),
     })?;
-    commit(&tmp, &weights).map_err(|e| TrainError::Io { path: weights.clone(), source: e })?;
+    commit(&tmp, &weights).map_err(|e| TrainError::Io {
+        path: weights.clone(),
+        source: e,
+    })?;
     let path = dir.join(crate::model_dir::CARD_FILE);
-    write_atomic(&path, serde_json::to_string_pretty(card).expect("card serialises").as_bytes())
-        .map_err(|e| TrainError::Io { path, source: e })
+    write_atomic(
+        &path,
+        serde_json::to_string_pretty(card).expect("card serialises").as_bytes(),
+    )
+    .map_err(|e| TrainError::Io { path, source: e })
 }
 
 /// Loads a dense model directory.
 pub fn load_dense(dir: &Path, device: &Device) -> Result<(DenseModel, DenseCard), TrainError> {
     let path = dir.join(crate::model_dir::CARD_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::Io { path: path.clone(), source: e })?;
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
     let card: DenseCard = serde_json::from_str(&text).map_err(|e| TrainError::Load {
         path: path.clone(),
         reason: format!("not a Kiln dense model card: {e}"),
     })?;
-    let model = build_dense(&card.dense, device).map_err(|e| TrainError::Load { path, reason: e.to_string() })?;
+    let model = build_dense(&card.dense, device).map_err(|e| TrainError::Load {
+        path,
+        reason: e.to_string(),
+    })?;
     let weights = dir.join(crate::model_dir::WEIGHTS_FILE);
     let model = model.try_load_file(&weights).map_err(|e| TrainError::Load {
         path: weights,
@@ -202,9 +228,14 @@ fn pretrained_backbone(
     device: &Device,
 ) -> Result<(crate::Model, crate::ModelSpec), TrainError> {
     if arch == "small" {
-        return Err(TrainError::Config("--init-from needs a registered backbone (--backbone resnet18, ...), not `small`".into()));
+        return Err(TrainError::Config(
+            "--init-from needs a registered backbone (--backbone resnet18, ...), not `small`".into(),
+        ));
     }
-    let load_error = |reason: String| TrainError::Load { path: path.to_path_buf(), reason };
+    let load_error = |reason: String| TrainError::Load {
+        path: path.to_path_buf(),
+        reason,
+    };
     let (model, spec) = if path.is_file() {
         let (m, s, _) = crate::weights::import_arch(arch, channels, None, path, &Default::default(), device)
             .map_err(|e| load_error(e.to_string()))?;
@@ -221,14 +252,29 @@ fn pretrained_backbone(
 }
 
 /// Trains a dense model as `config` says into `out_dir`, then evaluates it on the test samples.
-pub fn train_dense(config: &DenseTrainConfig, out_dir: &Path, data_roots: &[PathBuf]) -> Result<DenseReport, TrainError> {
+pub fn train_dense(
+    config: &DenseTrainConfig,
+    out_dir: &Path,
+    data_roots: &[PathBuf],
+) -> Result<DenseReport, TrainError> {
     let device = kiln_core::backend::checked_device(&config.backend).map_err(|e| TrainError::Config(e.to_string()))?;
-    let data = load_dense_data(config.task, &config.data, config.image_size, config.fit.seed, data_roots)?;
+    let data = load_dense_data(
+        config.task,
+        &config.data,
+        config.image_size,
+        config.fit.seed,
+        data_roots,
+    )?;
     train_dense_on(config, data, out_dir, &device)
 }
 
 /// [`train_dense`] on data already loaded.
-pub fn train_dense_on(config: &DenseTrainConfig, data: DenseData, out_dir: &Path, device: &Device) -> Result<DenseReport, TrainError> {
+pub fn train_dense_on(
+    config: &DenseTrainConfig,
+    data: DenseData,
+    out_dir: &Path,
+    device: &Device,
+) -> Result<DenseReport, TrainError> {
     if data.train.is_empty() {
         return Err(DataError::Mismatch(format!("{} has no training samples", data.name)).into());
     }
@@ -244,7 +290,12 @@ pub fn train_dense_on(config: &DenseTrainConfig, data: DenseData, out_dir: &Path
     }
     let ad = device.clone().autodiff();
     let pretrained = match &config.init_from {
-        Some(path) => Some(pretrained_backbone(&config.backbone, path, data.preprocessing.channels, &ad)?),
+        Some(path) => Some(pretrained_backbone(
+            &config.backbone,
+            path,
+            data.preprocessing.channels,
+            &ad,
+        )?),
         None => None,
     };
     if let Some((_, backbone_spec)) = &pretrained {

@@ -79,7 +79,13 @@ pub fn gradient_norms(depth: usize, width: usize, activation: Activation, init: 
 
 /// Per layer: the variance of all the activations (every unit, every sample) of a batch of
 /// standard normal inputs.
-pub fn activation_variances(depth: usize, width: usize, activation: Activation, init: Init, device: &Device) -> Vec<f64> {
+pub fn activation_variances(
+    depth: usize,
+    width: usize,
+    activation: Activation,
+    init: Init,
+    device: &Device,
+) -> Vec<f64> {
     let net = PlainNet::new(depth, width, activation, init, device);
     let x = Tensor::<2>::random([256, width], Distribution::Normal(0.0, 1.0), device);
     net.forward_all(x)

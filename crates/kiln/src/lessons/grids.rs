@@ -34,7 +34,11 @@ pub fn filter_grid(weight: Tensor<4>, scale: u32) -> RgbImage {
     let (cols, gap) = ((out as f64).sqrt().ceil() as usize, 1u32);
     let cell = |i: u32| i * (kw as u32 * scale + gap);
     let rows = out.div_ceil(cols);
-    let mut img = RgbImage::from_pixel(cell(cols as u32) - gap, rows as u32 * (kh as u32 * scale + gap) - gap, image::Rgb([255, 255, 255]));
+    let mut img = RgbImage::from_pixel(
+        cell(cols as u32) - gap,
+        rows as u32 * (kh as u32 * scale + gap) - gap,
+        image::Rgb([255, 255, 255]),
+    );
     for o in 0..out {
         let f = &w[o * cin * kh * kw..(o + 1) * cin * kh * kw];
         let m = f.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
@@ -48,7 +52,11 @@ pub fn filter_grid(weight: Tensor<4>, scale: u32) -> RgbImage {
                 let px = if cin == 3 { [ch(0), ch(1), ch(2)] } else { [ch(0); 3] };
                 for dy in 0..scale {
                     for dx in 0..scale {
-                        img.put_pixel(cell(c) + x as u32 * scale + dx, r * (kh as u32 * scale + gap) + y as u32 * scale + dy, image::Rgb(px));
+                        img.put_pixel(
+                            cell(c) + x as u32 * scale + dx,
+                            r * (kh as u32 * scale + gap) + y as u32 * scale + dy,
+                            image::Rgb(px),
+                        );
                     }
                 }
             }
@@ -62,7 +70,13 @@ pub fn filter_grid(weight: Tensor<4>, scale: u32) -> RgbImage {
 ///
 /// # Shapes
 /// - image `[1, channels, h, w]` (normalised as the model expects)
-pub fn feature_map_grid<M: Backbone>(model: &M, image: Tensor<4>, stage: usize, max_channels: usize, scale: u32) -> Option<GrayImage> {
+pub fn feature_map_grid<M: Backbone>(
+    model: &M,
+    image: Tensor<4>,
+    stage: usize,
+    max_channels: usize,
+    scale: u32,
+) -> Option<GrayImage> {
     let features = model.forward_features(image);
     let f = features.get(stage)?.clone();
     let [_, c, h, w] = f.dims();
@@ -73,7 +87,12 @@ pub fn feature_map_grid<M: Backbone>(model: &M, image: Tensor<4>, stage: usize, 
             let lo = plane.iter().cloned().fold(f32::INFINITY, f32::min);
             let hi = plane.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
             let g = to_grey(plane, w, h, lo, hi.max(lo + 1e-6));
-            image::imageops::resize(&g, w as u32 * scale, h as u32 * scale, image::imageops::FilterType::Nearest)
+            image::imageops::resize(
+                &g,
+                w as u32 * scale,
+                h as u32 * scale,
+                image::imageops::FilterType::Nearest,
+            )
         })
         .collect();
     Some(tile(&tiles, (tiles.len() as f64).sqrt().ceil() as usize, 2))

@@ -6,7 +6,11 @@ use image::{Rgb, RgbImage};
 use kiln_core::{ImageClassifier, summary::summarize};
 
 /// `(layer path, receptive field)` of each convolution and pooling layer, in forward order.
-pub fn receptive_fields<M: ImageClassifier>(model: &M, input: [usize; 3], device: &Device) -> Vec<(String, [usize; 2])> {
+pub fn receptive_fields<M: ImageClassifier>(
+    model: &M,
+    input: [usize; 3],
+    device: &Device,
+) -> Vec<(String, [usize; 2])> {
     summarize(model, input, device)
         .layers
         .into_iter()
@@ -52,4 +56,3 @@ pub fn table(fields: &[(String, [usize; 2])]) -> String {
     }
     s
 }
-

@@ -9,7 +9,13 @@ use kiln_train::{
 use std::path::PathBuf;
 
 /// The data sets `train` and `eval` can load by name.
-pub const DATASETS: [&str; 5] = ["mnist", "fashion-mnist", "cifar10", "cifar100", "folder:PATH[,size=N][,grey]"];
+pub const DATASETS: [&str; 5] = [
+    "mnist",
+    "fashion-mnist",
+    "cifar10",
+    "cifar100",
+    "folder:PATH[,size=N][,grey]",
+];
 
 /// Directory names of the CIFAR archives as extracted (`cifar-10-binary.tar.gz`).
 const CIFAR_DIRS: [(&str, &str); 2] = [("cifar10", "cifar-10-batches-bin"), ("cifar100", "cifar-100-binary")];
@@ -22,7 +28,11 @@ pub fn load_dataset(name: &str, roots: &[PathBuf]) -> Result<ClassificationData,
     }
     if let Some((short, folder)) = CIFAR_DIRS.iter().find(|(n, _)| *n == name) {
         let tried: Vec<PathBuf> = roots.iter().flat_map(|r| [r.join(short), r.join(folder)]).collect();
-        let kind = if *short == "cifar10" { CifarKind::Cifar10 } else { CifarKind::Cifar100 };
+        let kind = if *short == "cifar10" {
+            CifarKind::Cifar10
+        } else {
+            CifarKind::Cifar100
+        };
         return match tried.iter().find(|d| d.is_dir()) {
             Some(dir) => Ok(cifar::load(dir, kind)?),
             None => Err(DataError::NotFound {
@@ -67,7 +77,11 @@ fn load_folder(spec: &str) -> Result<ClassificationData, TrainError> {
                     .map_err(|_| TrainError::Config(format!("folder data set: size `{n}` is not a number")))?
             }
             None if part == "grey" || part == "gray" => channels = 1,
-            _ => return Err(TrainError::Config(format!("folder data set: unknown option `{part}` (size=N, grey)"))),
+            _ => {
+                return Err(TrainError::Config(format!(
+                    "folder data set: unknown option `{part}` (size=N, grey)"
+                )));
+            }
         }
     }
     Ok(kiln_train::data::image_folder::load(&path, channels, size)?)

@@ -179,9 +179,31 @@ impl TrainOverrides {
         macro_rules! pick {
             ($($f:ident),*) => { TrainOverrides { $($f: flags.$f.or(self.$f),)* model: if flags.model.is_empty() { self.model } else { flags.model } } };
         }
-        pick!(dataset, backend, activation, image_size, init_from, epochs, batch_size, lr, optimizer, schedule, momentum,
-              nesterov, weight_decay, grad_clip, no_decay_norm_bias, freeze, backbone_lr_mult, label_smoothing, max_steps, seed,
-              num_workers, train_limit, augment)
+        pick!(
+            dataset,
+            backend,
+            activation,
+            image_size,
+            init_from,
+            epochs,
+            batch_size,
+            lr,
+            optimizer,
+            schedule,
+            momentum,
+            nesterov,
+            weight_decay,
+            grad_clip,
+            no_decay_norm_bias,
+            freeze,
+            backbone_lr_mult,
+            label_smoothing,
+            max_steps,
+            seed,
+            num_workers,
+            train_limit,
+            augment
+        )
     }
 }
 
@@ -191,11 +213,7 @@ const TRAIN_FILE: &str = "train.json";
 /// With `resume`, the saved `train.json` of `out` is authoritative: `--epochs` may raise the
 /// number of epochs and `--backend`/`--workers` may change, any other differing value is an error
 /// (a resumed run must continue the same experiment).
-pub fn resolve_train_config(
-    o: &TrainOverrides,
-    out: &Path,
-    resume: bool,
-) -> Result<TrainConfig, TrainError> {
+pub fn resolve_train_config(o: &TrainOverrides, out: &Path, resume: bool) -> Result<TrainConfig, TrainError> {
     let saved_path = out.join(TRAIN_FILE);
     if resume && saved_path.is_file() {
         let text = std::fs::read_to_string(&saved_path).map_err(|e| TrainError::Io {
@@ -207,7 +225,9 @@ pub fn resolve_train_config(
             reason: e.to_string(),
         })?;
         let mut conflicts = Vec::new();
-        let model = crate::lookup(&o.model).map(|i| i.name.to_string()).unwrap_or(o.model.clone());
+        let model = crate::lookup(&o.model)
+            .map(|i| i.name.to_string())
+            .unwrap_or(o.model.clone());
         if model != saved.model {
             conflicts.push(format!("model {} vs saved {}", o.model, saved.model));
         }
@@ -232,13 +252,19 @@ pub fn resolve_train_config(
         check!(schedule, saved.fit.schedule);
         check!(seed, saved.fit.seed);
         if o.image_size.is_some() && o.image_size != saved.image_size {
-            conflicts.push(format!("--image-size {:?} vs saved {:?}", o.image_size, saved.image_size));
+            conflicts.push(format!(
+                "--image-size {:?} vs saved {:?}",
+                o.image_size, saved.image_size
+            ));
         }
         if o.augment.is_some() && o.augment != saved.fit.augment {
             conflicts.push(format!("--augment {:?} vs saved {:?}", o.augment, saved.fit.augment));
         }
         if o.train_limit.is_some() && o.train_limit != saved.fit.train_limit {
-            conflicts.push(format!("--limit {:?} vs saved {:?}", o.train_limit, saved.fit.train_limit));
+            conflicts.push(format!(
+                "--limit {:?} vs saved {:?}",
+                o.train_limit, saved.fit.train_limit
+            ));
         }
         if let Some(a) = o.activation {
             if Some(a) != saved.activation {
@@ -418,11 +444,13 @@ fn init_from(
             ..Default::default()
         };
         let channels = crate::lookup(arch).map(|i| i.input[0]).unwrap_or(3);
-        let (model, spec, _) = crate::weights::import_arch(arch, channels, Some(data.classes.len()), dir, &options, device)
-            .map_err(|e| TrainError::Load {
-                path: dir.to_path_buf(),
-                reason: e.to_string(),
-            })?;
+        let (model, spec, _) =
+            crate::weights::import_arch(arch, channels, Some(data.classes.len()), dir, &options, device).map_err(
+                |e| TrainError::Load {
+                    path: dir.to_path_buf(),
+                    reason: e.to_string(),
+                },
+            )?;
         if channels == 3 {
             let imagenet = kiln_core::Preprocessing::imagenet(256, 224);
             data.preprocessing.channels = 3;

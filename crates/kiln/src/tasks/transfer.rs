@@ -97,7 +97,11 @@ impl Default for TransferConfig {
             target_classes: (5..10).collect(),
             budgets: vec![10, 100],
             steps: 300,
-            strategies: vec![Strategy::Scratch, Strategy::FeatureExtraction, Strategy::FineTune { mult: 0.1 }],
+            strategies: vec![
+                Strategy::Scratch,
+                Strategy::FeatureExtraction,
+                Strategy::FineTune { mult: 0.1 },
+            ],
             seed: 42,
             backend: kiln_core::DEFAULT_BACKEND.into(),
             image_size: None,
@@ -127,12 +131,23 @@ pub fn class_subset(data: &ClassificationData, classes: &[usize]) -> Classificat
         items
             .iter()
             .filter_map(|i| {
-                classes.iter().position(|&c| c == i.label).map(|l| kiln_train::data::ImageItem { label: l, ..i.clone() })
+                classes
+                    .iter()
+                    .position(|&c| c == i.label)
+                    .map(|l| kiln_train::data::ImageItem { label: l, ..i.clone() })
             })
             .collect()
     };
     ClassificationData {
-        name: format!("{}[{}]", data.name, classes.iter().map(|c| data.classes[*c].clone()).collect::<Vec<_>>().join(",")),
+        name: format!(
+            "{}[{}]",
+            data.name,
+            classes
+                .iter()
+                .map(|c| data.classes[*c].clone())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         classes: classes.iter().map(|&c| data.classes[c].clone()).collect(),
         train: relabel(&data.train),
         test: relabel(&data.test),
@@ -143,7 +158,12 @@ pub fn class_subset(data: &ClassificationData, classes: &[usize]) -> Classificat
 /// `per_class` labelled training images per class, drawn with `seed`, followed by `valid`
 /// images from the rest of the training set (the fit loop's monitoring hold-out: it is never
 /// used to choose a model). The test split is unchanged.
-pub fn few_labels(data: &ClassificationData, per_class: usize, valid: usize, seed: u64) -> Result<ClassificationData, TrainError> {
+pub fn few_labels(
+    data: &ClassificationData,
+    per_class: usize,
+    valid: usize,
+    seed: u64,
+) -> Result<ClassificationData, TrainError> {
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     let mut rng = Rng::new(seed);
     for i in (1..order.len()).rev() {
@@ -196,7 +216,11 @@ fn run(
 }
 
 /// Runs the study into `out_dir` (`pretrained/`, one run directory per cell, `table.md`).
-pub fn transfer_study(config: &TransferConfig, out_dir: &Path, data_roots: &[PathBuf]) -> Result<Vec<TransferRow>, TrainError> {
+pub fn transfer_study(
+    config: &TransferConfig,
+    out_dir: &Path,
+    data_roots: &[PathBuf],
+) -> Result<Vec<TransferRow>, TrainError> {
     let pretrain_on = |data: ClassificationData| -> Result<(PathBuf, String), TrainError> {
         let dir = out_dir.join("pretrained");
         let fit = FitConfig {
@@ -211,11 +235,17 @@ pub fn transfer_study(config: &TransferConfig, out_dir: &Path, data_roots: &[Pat
     let (pretrained, arch) = match &config.source {
         TransferSource::Dir(path) if path.is_file() => (path.clone(), config.arch.clone()),
         TransferSource::Dir(dir) => (dir.clone(), crate::model_dir::load_card(dir)?.model.arch),
-        TransferSource::Classes { dataset, classes } => pretrain_on(class_subset(&load_dataset(dataset, data_roots)?, classes))?,
+        TransferSource::Classes { dataset, classes } => {
+            pretrain_on(class_subset(&load_dataset(dataset, data_roots)?, classes))?
+        }
         TransferSource::Dataset(name) => pretrain_on(load_dataset(name, data_roots)?)?,
     };
     let target = load_dataset(&config.target, data_roots)?;
-    let target = if config.target_classes.is_empty() { target } else { class_subset(&target, &config.target_classes) };
+    let target = if config.target_classes.is_empty() {
+        target
+    } else {
+        class_subset(&target, &config.target_classes)
+    };
     let valid = 500;
     let mut rows = Vec::new();
     for &budget in &config.budgets {
@@ -242,11 +272,14 @@ pub fn transfer_study(config: &TransferConfig, out_dir: &Path, data_roots: &[Pat
                     Some(pretrained.clone())
                 }
             };
-            let dir = out_dir.join(format!("{budget}-per-class-{}", match strategy {
-                Strategy::Scratch => "scratch",
-                Strategy::FeatureExtraction => "frozen",
-                Strategy::FineTune { .. } => "finetune",
-            }));
+            let dir = out_dir.join(format!(
+                "{budget}-per-class-{}",
+                match strategy {
+                    Strategy::Scratch => "scratch",
+                    Strategy::FeatureExtraction => "frozen",
+                    Strategy::FineTune { .. } => "finetune",
+                }
+            ));
             let report = run(config, &arch, data.clone(), fit, init, &dir)?;
             rows.push(TransferRow {
                 budget,
@@ -270,7 +303,11 @@ impl TransferConfig {
     /// positional arguments `[LABELS_PER_CLASS] [PRETRAINED] [TARGET]` (a pretrained file is of
     /// architecture `$KILN_ARCH`, default resnet18).
     pub fn from_example_args(args: &[String], strategies: Vec<Strategy>) -> Result<Self, String> {
-        let budget = args.first().map(|s| s.parse::<usize>()).transpose().map_err(|e| format!("labels per class: {e}"))?;
+        let budget = args
+            .first()
+            .map(|s| s.parse::<usize>())
+            .transpose()
+            .map_err(|e| format!("labels per class: {e}"))?;
         let mut config = TransferConfig {
             budgets: vec![budget.unwrap_or(100)],
             strategies,
@@ -290,7 +327,8 @@ impl TransferConfig {
 
 /// The study as a Markdown table.
 pub fn markdown_table(rows: &[TransferRow]) -> String {
-    let mut s = String::from("| labels per class | strategy | test accuracy | epochs | wall time |\n|---|---|---|---|---|\n");
+    let mut s =
+        String::from("| labels per class | strategy | test accuracy | epochs | wall time |\n|---|---|---|---|---|\n");
     for r in rows {
         s.push_str(&format!(
             "| {} | {} | {:.2}% | {} | {:.1} s |\n",

@@ -37,7 +37,11 @@ fn losses(device: &Device, record: burn::store::ModuleRecord, steps: usize) -> V
 fn training_steps_agree_across_backends() {
     let reference_device = super::common::device();
     reference_device.seed(11);
-    let model = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &reference_device).unwrap();
+    let model = build_spec(
+        &ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(),
+        &reference_device,
+    )
+    .unwrap();
     assert_eq!(model.num_classes(), 10);
     let record = model.into_record();
     let reference = losses(&reference_device, record.clone(), 5);
@@ -68,5 +72,8 @@ fn training_steps_agree_across_backends() {
         println!("{name} agrees with flex within 1e-4: {other:?}");
         compared += 1;
     }
-    assert!(compared >= 1, "at least one backend besides flex is compiled in by default");
+    assert!(
+        compared >= 1,
+        "at least one backend besides flex is compiled in by default"
+    );
 }

@@ -1,10 +1,6 @@
 //! The course's lessons, checked numerically.
 
-use burn::tensor::{
-    Tensor, TensorData,
-    module::max_pool2d,
-    ops::MaxPoolOptions,
-};
+use burn::tensor::{Tensor, TensorData, module::max_pool2d, ops::MaxPoolOptions};
 
 fn pool(x: Tensor<4>) -> Tensor<4> {
     max_pool2d(x, MaxPoolOptions::new([2, 2]))
@@ -84,7 +80,10 @@ fn classic_filters_respond_where_they_should() {
             } else {
                 assert!(v.abs() < 1e-5, "response away from the edge at ({x},{y}) = {v}");
             }
-            assert!(sobel_y[y * w + x].abs() < 1e-5, "a vertical edge has no horizontal gradient");
+            assert!(
+                sobel_y[y * w + x].abs() < 1e-5,
+                "a vertical edge has no horizontal gradient"
+            );
         }
     }
     let identity = &out[0];
@@ -92,7 +91,9 @@ fn classic_filters_respond_where_they_should() {
     let blur = &out[kernels.iter().position(|k| k.name == "box blur").unwrap()];
     assert!((blur[5 * w + 2] - 0.0).abs() < 1e-6 && (blur[5 * w + 12] - 1.0).abs() < 1e-6);
     // On a real photo the grid has one tile per kernel.
-    let photo = image::open(super::common::root().join("datasets/samples/chelsea.png")).unwrap().to_luma8();
+    let photo = image::open(super::common::root().join("datasets/samples/chelsea.png"))
+        .unwrap()
+        .to_luma8();
     let photo = image::imageops::resize(&photo, 64, 48, image::imageops::FilterType::Triangle);
     let (grid, names) = kiln::lessons::filters::filter_grid(&photo, &device);
     assert_eq!(names.len(), 7);
@@ -111,7 +112,12 @@ fn vanishing_gradients_and_initialisation_variance() {
     device.seed(1);
     let sigmoid = gradient_norms(10, 128, Activation::Sigmoid, Init::Xavier, &ad);
     let relu = gradient_norms(10, 128, Activation::Relu, Init::He, &ad);
-    assert!(sigmoid[0] < 1e-3 * sigmoid[9], "sigmoid: first {} last {}", sigmoid[0], sigmoid[9]);
+    assert!(
+        sigmoid[0] < 1e-3 * sigmoid[9],
+        "sigmoid: first {} last {}",
+        sigmoid[0],
+        sigmoid[9]
+    );
     assert!(relu[0] > 0.1 * relu[9] && relu[0] < 10.0 * relu[9], "relu: {relu:?}");
     let xavier = activation_variances(20, 256, Activation::Relu, Init::Xavier, &device);
     let he = activation_variances(20, 256, Activation::Relu, Init::He, &device);
@@ -135,7 +141,11 @@ fn receptive_fields_are_drawn_to_size() {
     // The 14×14 square (third) spans x = 14 - 7 .. 14 + 6 on row 14 - 7.
     assert_ne!(img.get_pixel(7, 7).0, [0, 0, 0]);
     assert_ne!(img.get_pixel(20, 7).0, [0, 0, 0]);
-    assert_eq!(img.get_pixel(14, 14).0, [0, 0, 0], "inside the smallest square nothing is drawn");
+    assert_eq!(
+        img.get_pixel(14, 14).0,
+        [0, 0, 0],
+        "inside the smallest square nothing is drawn"
+    );
 }
 
 /// First-layer filters as a grid: one cell per filter, each scaled to its own range.
@@ -156,5 +166,8 @@ fn filter_and_feature_map_grids() {
     let [_, c, h, w] = kiln::Backbone::forward_features(&model, x.clone())[0].dims();
     assert_eq!(c, 6);
     let maps = feature_map_grid(&model, x, 0, 6, 2).unwrap();
-    assert_eq!((maps.width() as usize, maps.height() as usize), (3 * 2 * w + 4, 2 * 2 * h + 2));
+    assert_eq!(
+        (maps.width() as usize, maps.height() as usize),
+        (3 * 2 * w + 4, 2 * 2 * h + 2)
+    );
 }

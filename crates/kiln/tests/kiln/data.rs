@@ -35,11 +35,22 @@ fn missing_data_set_says_where_it_looked_and_how_to_get_it() {
 fn images_and_labels_that_disagree_are_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let src = super::common::root().join("datasets/mnist");
-    for f in ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
     }
     // Labels of the test split standing in for the training labels: 10,000 vs 60,000.
-    std::fs::copy(src.join("t10k-labels-idx1-ubyte.gz"), dir.path().join("train-labels-idx1-ubyte.gz")).unwrap();
+    std::fs::copy(
+        src.join("t10k-labels-idx1-ubyte.gz"),
+        dir.path().join("train-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
     let msg = mnist::load(dir.path(), MnistKind::Mnist).unwrap_err().to_string();
-    assert!(msg.contains("60000 images but") && msg.contains("10000 labels"), "{msg}");
+    assert!(
+        msg.contains("60000 images but") && msg.contains("10000 labels"),
+        "{msg}"
+    );
 }

@@ -49,7 +49,13 @@ fn assert_aligned(s: &Sample, what: &str) {
 #[test]
 fn augmentation_keeps_masks_and_boxes_aligned_on_generated_canvases() {
     let data = generated(DenseTask::Segment(SegArch::UNet), 40, 1, 64);
-    for spec in ["flip:1", "crop:64,pad=8", "rrc:64,scale=0.5-1", "affine:deg=20,translate=0.1,scale=0.8-1.2", "rotate:30"] {
+    for spec in [
+        "flip:1",
+        "crop:64,pad=8",
+        "rrc:64,scale=0.5-1",
+        "affine:deg=20,translate=0.1,scale=0.8-1.2",
+        "rotate:30",
+    ] {
         let pipeline = parse(spec).unwrap().pipeline;
         for (i, s) in data.train.iter().enumerate() {
             assert_aligned(s, "generated");
@@ -91,7 +97,15 @@ fn every_architecture_and_upsampling_trains_a_few_steps() {
         }
     }
     // Pictures from a saved model: three panels (image, prediction, truth), 4× upscaled.
-    let pics = predict_dense(&dir.path().join("unet-transposed"), &[], 2, &dir.path().join("pics"), "flex", &data_roots()).unwrap();
+    let pics = predict_dense(
+        &dir.path().join("unet-transposed"),
+        &[],
+        2,
+        &dir.path().join("pics"),
+        "flex",
+        &data_roots(),
+    )
+    .unwrap();
     assert_eq!(pics.len(), 2);
     let img = image::open(&pics[0].path).unwrap();
     assert_eq!((img.width(), img.height()), (3 * 128 + 8, 128));
@@ -101,7 +115,9 @@ fn every_architecture_and_upsampling_trains_a_few_steps() {
 fn backbones_serve_as_encoders_and_unpooling_needs_indices() {
     let device = device();
     let spec = DenseSpec::new(DenseTask::Segment(SegArch::Fcn), "resnet18", 11, 1, [64, 64]);
-    let DenseModel::Segmenter(model) = build_dense(&spec, &device).unwrap() else { panic!() };
+    let DenseModel::Segmenter(model) = build_dense(&spec, &device).unwrap() else {
+        panic!()
+    };
     let y = model.forward(burn::tensor::Tensor::<4>::zeros([1, 1, 64, 64], &device));
     assert_eq!(y.dims(), [1, 11, 64, 64]);
     let mut unpool = spec.clone();
@@ -109,7 +125,9 @@ fn backbones_serve_as_encoders_and_unpooling_needs_indices() {
     let err = build_dense(&unpool, &device).unwrap_err().to_string();
     assert!(err.contains("max unpooling needs an encoder"), "{err}");
     let loc = DenseSpec::new(DenseTask::Localize, "vgg11_bn", 10, 1, [64, 64]);
-    let DenseModel::Localizer(model) = build_dense(&loc, &device).unwrap() else { panic!() };
+    let DenseModel::Localizer(model) = build_dense(&loc, &device).unwrap() else {
+        panic!()
+    };
     let out = model.forward(burn::tensor::Tensor::<4>::zeros([2, 1, 64, 64], &device));
     assert_eq!((out.class_logits.dims(), out.boxes.dims()), ([2, 10], [2, 4]));
 }
@@ -140,12 +158,18 @@ fn localizer_trains_and_draws_boxes() {
 fn voc_and_coco_examples_from_labelme_read() {
     let base = root().join("data/voc-examples");
     if !base.is_dir() {
-        eprintln!("skipping: {} absent (run scripts/fetch_voc_examples.sh)", base.display());
+        eprintln!(
+            "skipping: {} absent (run scripts/fetch_voc_examples.sh)",
+            base.display()
+        );
         return;
     }
     let seg = base.join("instance_segmentation/data_dataset_voc");
     let classes = formats::read_class_names(&seg.join("class_names.txt")).unwrap();
-    assert_eq!((classes.len(), classes[0].as_str(), classes[15].as_str()), (21, "_background_", "person"));
+    assert_eq!(
+        (classes.len(), classes[0].as_str(), classes[15].as_str()),
+        (21, "_background_", "person")
+    );
     let samples = formats::read_mask_folder(&seg.join("JPEGImages"), &seg.join("SegmentationClass")).unwrap();
     assert_eq!(samples.len(), 3);
     for s in &samples {
@@ -163,7 +187,11 @@ fn voc_and_coco_examples_from_labelme_read() {
     assert_eq!(classes[boxes[0].boxes[0].label], "person");
     let coco = formats::read_coco(&base.join("instance_segmentation/data_dataset_coco/annotations.json")).unwrap();
     assert_eq!(coco.images.len(), 3);
-    assert!(coco.images.iter().all(|(p, w, h, b)| p.is_file() && *w == 500 && *h > 300 && !b.is_empty()));
+    assert!(
+        coco.images
+            .iter()
+            .all(|(p, w, h, b)| p.is_file() && *w == 500 && *h > 300 && !b.is_empty())
+    );
     // A segmenter trains a step on them (resized to 64 px).
     let mut config = DenseTrainConfig::new(DenseTask::Segment(SegArch::UNet));
     config.data = DenseSource::Voc(seg);

@@ -37,7 +37,9 @@ fn load_fixture(arch: &str) -> Fixture {
 
 /// FNV-1a, 64 bits (as the script).
 fn key_hash(key: &str) -> u64 {
-    key.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01B3))
+    key.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01B3)
+    })
 }
 
 /// splitmix64 of `seed + i`, as a float in [0, 1) (as the script, bit for bit).
@@ -105,7 +107,10 @@ fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
 }
 
 fn fixture_tensors(f: &Fixture) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    f.keys.iter().map(|(k, s)| (k.clone(), s.clone(), formula(k, s, f.gain))).collect()
+    f.keys
+        .iter()
+        .map(|(k, s)| (k.clone(), s.clone(), formula(k, s, f.gain)))
+        .collect()
 }
 
 fn spec(f: &Fixture, num_classes: usize) -> ModelSpec {
@@ -120,15 +125,18 @@ fn spec(f: &Fixture, num_classes: usize) -> ModelSpec {
 /// Imports `file` for the fixture's architecture and returns the relative error of its logits.
 fn relative_error(f: &Fixture, file: &Path, options: &ImportOptions) -> f32 {
     let device = super::common::device();
-    let (model, report) = weights::import(&spec(f, f.num_classes), file, options, &device)
-        .unwrap_or_else(|e| panic!("{}: {e}", f.arch));
+    let (model, report) =
+        weights::import(&spec(f, f.num_classes), file, options, &device).unwrap_or_else(|e| panic!("{}: {e}", f.arch));
     assert!(report.unused.is_empty(), "{}: unused keys {:?}", f.arch, report.unused);
     let x = Tensor::<4>::from_data(TensorData::new(formula_input(f.input), f.input), &device);
     let logits: Vec<f32> = model.valid().forward_logits(x).into_data().try_to_vec().unwrap();
     let reference: Vec<f32> = f.logits.iter().flatten().copied().collect();
     assert_eq!(logits.len(), reference.len(), "{}", f.arch);
     let max_ref = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let max_diff = logits.iter().zip(&reference).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    let max_diff = logits
+        .iter()
+        .zip(&reference)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     max_diff / max_ref
 }
 
@@ -190,7 +198,13 @@ fn wrapped_checkpoints_load() {
     assert!(relative_error(&f, &fixtures().join("lenet5-wrapped.pth"), &options) < TOLERANCE);
     // DataParallel's `module.` and Lightning's `model.` prefixes are recognised; a prefix can
     // also be named.
-    assert!(relative_error(&f, &fixtures().join("lenet5-dataparallel.pth"), &ImportOptions::default()) < TOLERANCE);
+    assert!(
+        relative_error(
+            &f,
+            &fixtures().join("lenet5-dataparallel.pth"),
+            &ImportOptions::default()
+        ) < TOLERANCE
+    );
     let named = ImportOptions {
         key_prefix: Some("model.".into()),
         ..ImportOptions::default()
@@ -217,7 +231,10 @@ fn import_errors_are_clear() {
     let cut = dir.path().join("cut.pth");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let msg = import_err("lenet5", 10, &cut, &ImportOptions::default());
-    assert!(msg.contains("cut.pth") && msg.contains("not a readable PyTorch"), "{msg}");
+    assert!(
+        msg.contains("cut.pth") && msg.contains("not a readable PyTorch"),
+        "{msg}"
+    );
 
     // Not a weight file at all.
     let text = dir.path().join("notes.pth");
@@ -231,15 +248,24 @@ fn import_errors_are_clear() {
 
     // Another architecture's checkpoint: nothing matches, and the error shows both sides' keys.
     let msg = import_err("resnet18", 10, &lenet, &ImportOptions::default());
-    assert!(msg.contains("no tensor of") && msg.contains("conv1.weight") && msg.contains("--key-prefix"), "{msg}");
+    assert!(
+        msg.contains("no tensor of") && msg.contains("conv1.weight") && msg.contains("--key-prefix"),
+        "{msg}"
+    );
 
     // A shape mismatch names the key and both shapes.
     let msg = import_err("lenet5", 5, &lenet, &ImportOptions::default());
-    assert!(msg.contains("fc3.weight") && msg.contains("[84, 5]") && msg.contains("[84, 10]"), "{msg}");
+    assert!(
+        msg.contains("fc3.weight") && msg.contains("[84, 5]") && msg.contains("[84, 10]"),
+        "{msg}"
+    );
 
     // An unknown prefix: nothing matches, the keys found are shown.
     let f = load_fixture("lenet5");
-    let prefixed: Vec<_> = fixture_tensors(&f).into_iter().map(|(k, s, d)| (format!("net.{k}"), s, d)).collect();
+    let prefixed: Vec<_> = fixture_tensors(&f)
+        .into_iter()
+        .map(|(k, s, d)| (format!("net.{k}"), s, d))
+        .collect();
     let file = dir.path().join("prefixed.safetensors");
     write_safetensors(&file, &prefixed);
     let msg = import_err("lenet5", 10, &file, &ImportOptions::default());
@@ -251,11 +277,17 @@ fn import_errors_are_clear() {
     assert!(relative_error(&f, &file, &options) < TOLERANCE);
 
     // Missing tensors are listed.
-    let partial: Vec<_> = fixture_tensors(&f).into_iter().filter(|(k, _, _)| !k.starts_with("fc2")).collect();
+    let partial: Vec<_> = fixture_tensors(&f)
+        .into_iter()
+        .filter(|(k, _, _)| !k.starts_with("fc2"))
+        .collect();
     let file = dir.path().join("partial.safetensors");
     write_safetensors(&file, &partial);
     let msg = import_err("lenet5", 10, &file, &ImportOptions::default());
-    assert!(msg.contains("lacks 2 tensor(s)") && msg.contains("fc2.weight") && msg.contains("fc2.bias"), "{msg}");
+    assert!(
+        msg.contains("lacks 2 tensor(s)") && msg.contains("fc2.weight") && msg.contains("fc2.bias"),
+        "{msg}"
+    );
 }
 
 /// Unused keys are a warning; a new class count keeps the backbone and re-initialises the head.
@@ -289,8 +321,16 @@ fn unused_keys_warn_and_new_heads_start_fresh() {
 fn malicious_pickle_is_refused_without_running() {
     let marker = Path::new("/tmp/kiln-pickle-exploit-ran");
     let _ = std::fs::remove_file(marker);
-    let msg = import_err("lenet5", 10, &fixtures().join("malicious.pth"), &ImportOptions::default());
-    assert!(msg.contains("malicious.pth") && msg.contains("refused, nothing was executed"), "{msg}");
+    let msg = import_err(
+        "lenet5",
+        10,
+        &fixtures().join("malicious.pth"),
+        &ImportOptions::default(),
+    );
+    assert!(
+        msg.contains("malicious.pth") && msg.contains("refused, nothing was executed"),
+        "{msg}"
+    );
     assert!(!marker.exists(), "the pickle's payload ran");
 }
 
@@ -328,7 +368,11 @@ fn real_photo_preprocessing_and_logits_match_torchvision() {
     let logits = &predictions[0].logits;
     let reference = &photo.logits[0];
     let max_ref = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = logits.iter().zip(reference).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / max_ref;
+    let err = logits
+        .iter()
+        .zip(reference)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+        / max_ref;
     println!("resnet18 on chelsea.png: relative logit error {err:.2e}");
     assert!(err < PHOTO_TOLERANCE, "relative error {err}");
 }

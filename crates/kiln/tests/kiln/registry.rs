@@ -1,7 +1,7 @@
 //! The registry builds every model by name.
 
-use kiln::{ImageClassifier, build, list_models};
 use burn::{module::Module, tensor::Tensor};
+use kiln::{ImageClassifier, build, list_models};
 
 #[test]
 fn every_registered_model_builds_and_runs() {
@@ -26,6 +26,11 @@ fn lenet5_has_the_classic_parameter_count() {
 
 #[test]
 fn unknown_model_lists_the_known_ones() {
-    let msg = build("lenet7", 10, 1, &super::common::device()).unwrap_err().to_string();
-    assert!(msg.contains("unknown model `lenet7`") && msg.contains("lenet5"), "{msg}");
+    let msg = build("lenet7", 10, 1, &super::common::device())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("unknown model `lenet7`") && msg.contains("lenet5"),
+        "{msg}"
+    );
 }

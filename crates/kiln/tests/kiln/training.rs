@@ -51,7 +51,10 @@ fn resume_continues_from_the_last_complete_checkpoint() {
     let csv = std::fs::read_to_string(run.path().join("metrics.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 3, "header + 2 epochs:\n{csv}");
-    assert!(rows[0].contains("valid_accuracy") && rows[0].contains("train_loss"), "{csv}");
+    assert!(
+        rows[0].contains("valid_accuracy") && rows[0].contains("train_loss"),
+        "{csv}"
+    );
     assert!(rows[1].starts_with("1,") && rows[2].starts_with("2,"), "{csv}");
 
     // The resumed run started from epoch 1's weights, not from scratch: its training accuracy in
@@ -64,7 +67,10 @@ fn resume_continues_from_the_last_complete_checkpoint() {
 
     // Nothing left to do: a clear error, not a silent no-op.
     let again = build_spec(&spec, &device.clone().autodiff()).unwrap();
-    let msg = fit(again, &data, &small_fit(2), run.path(), &device, true).err().unwrap().to_string();
+    let msg = fit(again, &data, &small_fit(2), run.path(), &device, true)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("nothing left to train"), "{msg}");
 }
 
@@ -75,7 +81,11 @@ fn non_finite_loss_stops_training_without_a_checkpoint() {
     let device = super::common::device();
     let data = load_dataset("mnist", &super::common::data_roots()).unwrap();
     let run = tempfile::tempdir().unwrap();
-    let model = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &device.clone().autodiff()).unwrap();
+    let model = build_spec(
+        &ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(),
+        &device.clone().autodiff(),
+    )
+    .unwrap();
     let config = FitConfig {
         lr: 1e30,
         optimizer: OptimizerKind::Sgd,
@@ -125,7 +135,10 @@ fn train_then_eval_and_predict_real_png_digits() {
     }
 
     let eval = kiln::tasks::eval(run.path(), None, "flex", &super::common::data_roots(), 500).unwrap();
-    assert_eq!(eval.report.correct, report.test.correct, "eval reloads the same weights");
+    assert_eq!(
+        eval.report.correct, report.test.correct,
+        "eval reloads the same weights"
+    );
     assert_eq!(eval.report.confusion.iter().flatten().sum::<usize>(), 10_000);
 
     let samples = super::common::root().join("datasets/samples");
@@ -159,7 +172,11 @@ fn train_then_eval_and_predict_real_png_digits() {
         ..config.clone()
     };
     let report2 = train(&config2, &super::common::data_roots(), run2.path(), false).unwrap();
-    assert!(report2.test.accuracy > 0.9, "init-from accuracy {}", report2.test.accuracy);
+    assert!(
+        report2.test.accuracy > 0.9,
+        "init-from accuracy {}",
+        report2.test.accuracy
+    );
 
     // A corrupt image is an error naming the file, not a panic.
     let bad = run.path().join("corrupt.png");
@@ -192,7 +209,10 @@ fn truncated_weights_are_a_clear_error() {
     let msg = kiln::model_dir::load(dir.path(), &device).err().unwrap().to_string();
     assert!(msg.contains("model.bpk"), "{msg}");
 
-    let msg = kiln::model_dir::load(&dir.path().join("nope"), &device).err().unwrap().to_string();
+    let msg = kiln::model_dir::load(&dir.path().join("nope"), &device)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("no such model directory"), "{msg}");
 }
 
@@ -242,7 +262,10 @@ fn recipes_parse_and_flags_override_them() {
         ..TrainOverrides::default()
     };
     let merged = recipe.clone().overridden_by(flags);
-    assert_eq!((merged.epochs, merged.model.as_str(), merged.augment.clone()), (Some(1), "lenet5", recipe.augment));
+    assert_eq!(
+        (merged.epochs, merged.model.as_str(), merged.augment.clone()),
+        (Some(1), "lenet5", recipe.augment)
+    );
 
     let bad = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bad.path(), "model = \"lenet5\"\nepochz = 3\n").unwrap();
@@ -270,9 +293,19 @@ fn same_seed_same_metrics_and_max_steps() {
     // Every column but the wall-clock throughput, which no two runs share.
     let without_timing = |csv: &str| -> Vec<String> {
         let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-        let skip = header.iter().position(|h| *h == "train_images_per_second").expect("throughput column");
+        let skip = header
+            .iter()
+            .position(|h| *h == "train_images_per_second")
+            .expect("throughput column");
         csv.lines()
-            .map(|l| l.split(',').enumerate().filter(|(i, _)| *i != skip).map(|(_, v)| v).collect::<Vec<_>>().join(","))
+            .map(|l| {
+                l.split(',')
+                    .enumerate()
+                    .filter(|(i, _)| *i != skip)
+                    .map(|(_, v)| v)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .collect()
     };
     let (a, b) = (csv(&config), csv(&config));

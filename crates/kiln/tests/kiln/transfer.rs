@@ -24,7 +24,10 @@ fn tensors<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
             self.0.pop();
         }
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.1.insert(self.0.join("."), p.val().to_data().convert::<f32>().try_to_vec().unwrap());
+            self.1.insert(
+                self.0.join("."),
+                p.val().to_data().convert::<f32>().try_to_vec().unwrap(),
+            );
         }
     }
     let mut v = V(vec![], BTreeMap::new());
@@ -91,7 +94,11 @@ fn stage_freezing_follows_the_feature_stages() {
     assert_eq!(stages.len(), 5);
     assert!(stages[4].iter().all(|id| paths[id].contains(".layer4.")));
     assert!(stages[1].iter().all(|id| paths[id].contains(".layer1.")));
-    assert!(stages[0].iter().all(|id| paths[id].contains(".conv1.") || paths[id].contains(".bn1.")));
+    assert!(
+        stages[0]
+            .iter()
+            .all(|id| paths[id].contains(".conv1.") || paths[id].contains(".bn1."))
+    );
     let head = head_ids(&model, [1, 32, 32], &ad);
     assert!(!head.is_empty() && head.iter().all(|id| paths[id].contains(".fc.")));
     // LeNet-5's head is its classifier MLP (fc1-fc3), after the convolutional stages.
@@ -111,7 +118,8 @@ fn per_group_learning_rates_scale_each_update() {
     device.seed(11);
     let model = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &ad).unwrap();
     let lr = 0.05;
-    let mut scheduler = Schedule::Constant.build_grouped(lr, 10, 10, vec![(backbone_group(&model, [1, 28, 28], &ad), 0.1)]);
+    let mut scheduler =
+        Schedule::Constant.build_grouped(lr, 10, 10, vec![(backbone_group(&model, [1, 28, 28], &ad), 0.1)]);
     let mut optim = OptimizerKind::Sgd.build(&OptimSettings {
         momentum: Some(0.0),
         ..OptimSettings::default()
@@ -130,7 +138,8 @@ fn per_group_learning_rates_scale_each_update() {
             }
             fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
                 if let Some(g) = p.val().grad(self.0) {
-                    self.2.insert(self.1.join("."), g.to_data().convert::<f32>().try_to_vec().unwrap());
+                    self.2
+                        .insert(self.1.join("."), g.to_data().convert::<f32>().try_to_vec().unwrap());
                 }
             }
         }
@@ -146,7 +155,11 @@ fn per_group_learning_rates_scale_each_update() {
         let rate = if path.contains(".fc") { lr } else { lr * 0.1 };
         for ((a, b), g) in after[path].iter().zip(&before[path]).zip(g) {
             let expected = -(rate as f32) * g;
-            assert!((a - b - expected).abs() <= 1e-6 + 1e-4 * expected.abs(), "{path}: moved {} expected {expected}", a - b);
+            assert!(
+                (a - b - expected).abs() <= 1e-6 + 1e-4 * expected.abs(),
+                "{path}: moved {} expected {expected}",
+                a - b
+            );
         }
     }
     assert!(grad_of.keys().any(|k| k.contains(".fc3.")) && grad_of.keys().any(|k| k.contains(".conv1.")));
@@ -206,9 +219,11 @@ fn init_from_a_pytorch_checkpoint_with_a_frozen_backbone() {
     use kiln::tasks::{class_subset, train_on};
     let device = super::common::device();
     let ckpt = super::common::root().join("crates/kiln/tests/fixtures/parity/lenet5.pth");
-    let data = class_subset(&load_dataset("mnist", &super::common::data_roots()).unwrap(), &[0, 1, 2, 3, 4]);
-    let (reference, _, _) =
-        kiln::weights::import_arch("lenet5", 1, None, &ckpt, &Default::default(), &device).unwrap();
+    let data = class_subset(
+        &load_dataset("mnist", &super::common::data_roots()).unwrap(),
+        &[0, 1, 2, 3, 4],
+    );
+    let (reference, _, _) = kiln::weights::import_arch("lenet5", 1, None, &ckpt, &Default::default(), &device).unwrap();
     let config = lenet5_from(
         &data.name,
         ckpt,
@@ -272,8 +287,15 @@ fn init_from_a_directory_gives_other_classes_a_new_classifier() {
         let (trained, _) = kiln::model_dir::load(out.path(), &device).unwrap();
         let a = tensors(&trained);
         for key in ["LeNet5.conv1.weight", "LeNet5.fc1.weight", "LeNet5.fc2.weight"] {
-            assert!(!changed(&a[key], &reference[key]), "{key} is the saved one ({classes:?})");
+            assert!(
+                !changed(&a[key], &reference[key]),
+                "{key} is the saved one ({classes:?})"
+            );
         }
-        assert_eq!(changed(&a["LeNet5.fc3.weight"], &reference["LeNet5.fc3.weight"]), new_classifier, "{classes:?}");
+        assert_eq!(
+            changed(&a["LeNet5.fc3.weight"], &reference["LeNet5.fc3.weight"]),
+            new_classifier,
+            "{classes:?}"
+        );
     }
 }

@@ -33,7 +33,11 @@ const PARAMS: &[(&str, usize)] = &[
 #[test]
 fn every_model_matches_torchvision_and_honours_the_feature_contract() {
     let device = super::common::device();
-    assert_eq!(list_models().len(), PARAMS.len(), "every registered model has a reference count");
+    assert_eq!(
+        list_models().len(),
+        PARAMS.len(),
+        "every registered model has a reference count"
+    );
     for info in list_models() {
         let (name, [c, _, _]) = (info.name, info.input);
         let classes = if c == 1 { 10 } else { 1000 };
@@ -43,7 +47,11 @@ fn every_model_matches_torchvision_and_honours_the_feature_contract() {
 
         // A small input the architecture accepts (tests stay fast), batch of 2; LeNet-5's
         // padding is set for exactly 28×28.
-        let s = if info.family == kiln::Family::LeNet { 28 } else { info.min_size.max(32) };
+        let s = if info.family == kiln::Family::LeNet {
+            28
+        } else {
+            info.min_size.max(32)
+        };
         let x = Tensor::<4>::ones([2, c, s, s], &device);
         assert_eq!(model.forward_logits(x.clone()).dims(), [2, classes], "{name}: logits");
 
@@ -77,11 +85,15 @@ fn every_model_matches_torchvision_and_honours_the_feature_contract() {
 #[test]
 fn inception_without_aux_head_and_aux_logits_only_in_training() {
     let device = super::common::device();
-    let no_aux = kiln_inception::InceptionV3Config::new().with_aux_logits(false).init(&device);
+    let no_aux = kiln_inception::InceptionV3Config::new()
+        .with_aux_logits(false)
+        .init(&device);
     assert_eq!(count_params(&no_aux), 23_834_568);
 
     // The auxiliary head reads the 17×17 grid: a 299×299 input.
-    let model = kiln_inception::InceptionV3Config::new().with_num_classes(5).init(&device.clone().autodiff());
+    let model = kiln_inception::InceptionV3Config::new()
+        .with_num_classes(5)
+        .init(&device.clone().autodiff());
     let x = Tensor::<4>::ones([1, 3, 299, 299], &device.clone().autodiff());
     let out = model.forward(x.clone());
     assert_eq!(out.logits.dims(), [1, 5]);
@@ -95,12 +107,21 @@ fn inception_without_aux_head_and_aux_logits_only_in_training() {
 #[test]
 fn summary_multiply_accumulates_match_torchvision() {
     let device = super::common::device();
-    for (name, gmacs) in [("resnet18", 1.81), ("resnet50", 4.09), ("vgg16", 15.47), ("alexnet", 0.71), ("inception_v3", 5.71)] {
+    for (name, gmacs) in [
+        ("resnet18", 1.81),
+        ("resnet50", 4.09),
+        ("vgg16", 15.47),
+        ("alexnet", 0.71),
+        ("inception_v3", 5.71),
+    ] {
         let info = kiln::lookup(name).unwrap();
         let model = build(name, 1000, 3, &device).unwrap().valid();
         let summary = summarize(&model, info.input, &device);
         let g = summary.total_macs as f64 / 1e9;
-        assert!((g - gmacs).abs() / gmacs < 0.02, "{name}: {g:.3} G vs torchvision {gmacs} G");
+        assert!(
+            (g - gmacs).abs() / gmacs < 0.02,
+            "{name}: {g:.3} G vs torchvision {gmacs} G"
+        );
         assert_eq!(summary.total_params, count_params(&model));
         assert_eq!(summary.output, [1000]);
     }
@@ -114,8 +135,11 @@ fn lenet_receptive_fields_by_hand() {
     let device = super::common::device();
     let model = build("lenet5", 10, 1, &device).unwrap();
     let summary = summarize(&model, [1, 28, 28], &device);
-    let rf: Vec<(String, Option<[usize; 2]>)> =
-        summary.layers.iter().map(|l| (l.path.clone(), l.receptive_field)).collect();
+    let rf: Vec<(String, Option<[usize; 2]>)> = summary
+        .layers
+        .iter()
+        .map(|l| (l.path.clone(), l.receptive_field))
+        .collect();
     let expected = [
         ("conv1", Some([5, 5])),
         ("pool", Some([6, 6])),
@@ -151,7 +175,12 @@ fn resnet18_receptive_field_computed_equals_measured() {
     let model = build_spec(&spec, &device).unwrap().map(&mut Abs).freeze();
 
     let summary = summarize(&model, [1, 64, 64], &device);
-    let layer3 = summary.layers.iter().rev().find(|l| l.path.contains("layer3.")).unwrap();
+    let layer3 = summary
+        .layers
+        .iter()
+        .rev()
+        .find(|l| l.path.contains("layer3."))
+        .unwrap();
     // By hand: stem 3 (+2); layer1 four 3×3 → 11; layer2 3×3/2 → 13 (jump 2), three more → 25;
     // layer3 3×3/2 → 29 (jump 4), three more → 53.
     assert_eq!(layer3.receptive_field, Some([53, 53]), "{}", layer3.path);
@@ -161,8 +190,10 @@ fn resnet18_receptive_field_computed_equals_measured() {
     let out = l3.slice([0..1, 0..1, 8..9, 8..9]).sum();
     let grad = x.grad(&out.backward()).unwrap(); // [1, 1, 64, 64]
     let g: Vec<f32> = grad.into_data().try_to_vec().unwrap();
-    let nonzero: Vec<(usize, usize)> =
-        (0..64 * 64).filter(|&i| g[i] != 0.0).map(|i| (i / 64, i % 64)).collect();
+    let nonzero: Vec<(usize, usize)> = (0..64 * 64)
+        .filter(|&i| g[i] != 0.0)
+        .map(|i| (i / 64, i % 64))
+        .collect();
     let rows = nonzero.iter().map(|p| p.0).max().unwrap() - nonzero.iter().map(|p| p.0).min().unwrap() + 1;
     let cols = nonzero.iter().map(|p| p.1).max().unwrap() - nonzero.iter().map(|p| p.1).min().unwrap() + 1;
     assert_eq!([rows, cols], [53, 53]);
