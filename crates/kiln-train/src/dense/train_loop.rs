@@ -168,7 +168,7 @@ where
     let mut reports = Vec::new();
     let mut step = 0usize;
     let mut previous_checkpoint: Option<std::path::PathBuf> = None;
-    'epochs: for epoch in 1..=config.epochs {
+    for epoch in 1..=config.epochs {
         let epoch_start = Instant::now();
         let (mut loss_sum, mut batches, mut seen) = (0.0f64, 0usize, 0usize);
         let mut lr = config.lr;
@@ -189,32 +189,21 @@ where
             seen += n;
             step += 1;
             if config.max_steps.is_some_and(|m| step >= m) {
-                let report = finish_epoch(
-                    &model,
-                    epoch,
-                    loss_sum,
-                    batches,
-                    seen,
-                    lr,
-                    epoch_start,
-                    valid,
-                    &mut evaluate,
-                );
-                reports.push(report);
-                break 'epochs;
+                break;
             }
         }
-        let report = finish_epoch(
-            &model,
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let report = EpochReport {
             epoch,
-            loss_sum,
-            batches,
-            seen,
+            train_loss: loss_sum / batches.max(1) as f64,
             lr,
-            epoch_start,
-            valid,
-            &mut evaluate,
-        );
+            train_images_per_second: seen as f64 / train_seconds.max(1e-9),
+            valid: if valid.is_empty() {
+                Vec::new()
+            } else {
+                evaluate(&model.valid(), valid)
+            },
+        };
         let summary: Vec<String> = report.valid.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
         println!(
             "epoch {epoch}/{}: train loss {:.4}, {:.0} img/s | valid {}",
@@ -236,6 +225,9 @@ where
         if let Some(old) = previous_checkpoint.replace(path) {
             let _ = std::fs::remove_file(old);
         }
+        if config.max_steps.is_some_and(|m| step >= m) {
+            break;
+        }
     }
     write_csv(run_dir, &reports)?;
     crate::plots::write_training_plots(run_dir, &table(&reports))?;
@@ -244,31 +236,4 @@ where
         epochs: reports,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finish_epoch<M: Module, V: FnMut(&M, &[Sample]) -> Vec<(String, f64)>>(
-    model: &M,
-    epoch: usize,
-    loss_sum: f64,
-    batches: usize,
-    seen: usize,
-    lr: f64,
-    epoch_start: Instant,
-    valid: &[Sample],
-    evaluate: &mut V,
-) -> EpochReport {
-    let train_seconds = epoch_start.elapsed().as_secs_f64();
-    let metrics = if valid.is_empty() {
-        Vec::new()
-    } else {
-        evaluate(&model.valid(), valid)
-    };
-    EpochReport {
-        epoch,
-        train_loss: loss_sum / batches.max(1) as f64,
-        lr,
-        train_images_per_second: seen as f64 / train_seconds.max(1e-9),
-        valid: metrics,
-    }
 }

@@ -97,7 +97,7 @@ pub struct TrainOverrides {
     /// `--optimizer`.
     pub optimizer: Option<OptimizerKind>,
     /// `--schedule`, as its text spec.
-    #[serde(with = "schedule_text")]
+    #[serde(with = "as_text")]
     pub schedule: Option<Schedule>,
     /// `--momentum`.
     pub momentum: Option<f64>,
@@ -110,7 +110,7 @@ pub struct TrainOverrides {
     /// `--no-decay-norm-bias`.
     pub no_decay_norm_bias: Option<bool>,
     /// `--freeze`: none, backbone or stages:N.
-    #[serde(with = "freeze_text")]
+    #[serde(with = "as_text")]
     pub freeze: Option<Freeze>,
     /// `--backbone-lr-mult`.
     pub backbone_lr_mult: Option<f64>,
@@ -128,38 +128,26 @@ pub struct TrainOverrides {
     pub augment: Option<String>,
 }
 
-mod schedule_text {
-    use kiln_train::Schedule;
+/// Serde for an optional value written as its text form (`cosine:warmup=1`, `stages:2`), as
+/// flags and recipes give it.
+mod as_text {
     use serde::{Deserialize, Deserializer, Serializer};
+    use std::{fmt::Display, str::FromStr};
 
-    pub fn serialize<S: Serializer>(s: &Option<Schedule>, ser: S) -> Result<S::Ok, S::Error> {
-        match s {
-            Some(s) => ser.serialize_str(&s.to_string()),
+    pub fn serialize<T: Display, S: Serializer>(v: &Option<T>, ser: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => ser.serialize_str(&v.to_string()),
             None => ser.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Schedule>, D::Error> {
+    pub fn deserialize<'de, T, D>(de: D) -> Result<Option<T>, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
         Option::<String>::deserialize(de)?
-            .map(|s| s.parse::<Schedule>().map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
-mod freeze_text {
-    use kiln_train::transfer::Freeze;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(s: &Option<Freeze>, ser: S) -> Result<S::Ok, S::Error> {
-        match s {
-            Some(s) => ser.serialize_str(&s.to_string()),
-            None => ser.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Freeze>, D::Error> {
-        Option::<String>::deserialize(de)?
-            .map(|s| s.parse::<Freeze>().map_err(serde::de::Error::custom))
+            .map(|s| s.parse::<T>().map_err(serde::de::Error::custom))
             .transpose()
     }
 }
