@@ -25,6 +25,7 @@ pub struct DenseFlags {
     pub out: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub init_from: Option<PathBuf>,
+    pub init_import: kiln_train::import::ImportOptions,
 }
 
 pub fn train(f: DenseFlags) -> anyhow::Result<()> {
@@ -34,6 +35,7 @@ pub fn train(f: DenseFlags) -> anyhow::Result<()> {
     }
     config.upsample = f.upsample;
     config.init_from = f.init_from;
+    config.init_import = f.init_import;
     match f.dataset.as_deref() {
         None => {}
         Some(voc) if voc.starts_with("voc:") => config.data = DenseSource::Voc(PathBuf::from(&voc[4..])),

@@ -1,15 +1,17 @@
+use crate::checkpoint_args::CheckpointArgs;
 use kiln::{
     model_dir::{self, ModelCard},
-    weights::{imagenet_preprocessing, import_arch},
+    weights::{PretrainedOptions, load_pretrained, resolve_weights},
 };
-use kiln_train::import::ImportOptions;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Architecture (see `cargo xtask list`), e.g. resnet50.
-    arch: String,
-    /// The checkpoint: PyTorch .pth/.pt or .safetensors, torchvision's key names.
+    /// Architecture (see `cargo xtask list`), e.g. resnet50 [default: the weights table's, for a
+    /// published file name].
+    arch: Option<String>,
+    /// The checkpoint: PyTorch .pth/.pt or .safetensors with torchvision's key names, or a
+    /// weights-table name once fetched.
     #[arg(long)]
     from: PathBuf,
     /// The model directory to write.
@@ -19,76 +21,74 @@ pub struct Args {
     /// and initialises a fresh classifier.
     #[arg(long)]
     num_classes: Option<usize>,
-    /// Strip this prefix from every key (DataParallel's `module.` and Lightning's `model.` are
-    /// recognised without it).
+    #[command(flatten)]
+    checkpoint: CheckpointArgs,
+    /// Inception v3's transform_input [default: the weights entry's; on for other files, as
+    /// torchvision's pretrained model].
     #[arg(long)]
-    key_prefix: Option<String>,
-    /// The dictionary key holding the state dict (`state_dict`, `model`).
-    #[arg(long)]
-    top_level_key: Option<String>,
-    /// A text file with one class name per line [default: the class indices].
+    transform_input: Option<bool>,
+    /// A text file with one class name per line [default: the weights entry's names, else the
+    /// class indices].
     #[arg(long)]
     classes: Option<PathBuf>,
 }
 
+fn read_classes(file: &std::path::Path, num_classes: usize) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("--classes {}: {e}", file.display()))?;
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    anyhow::ensure!(
+        names.len() == num_classes,
+        "{} lists {} classes but the model has {num_classes}",
+        file.display(),
+        names.len()
+    );
+    Ok(names)
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let info = kiln::lookup(&a.arch)?;
     let device = kiln::device(kiln::core::DEFAULT_BACKEND)?;
-    let options = ImportOptions {
-        top_level_key: a.top_level_key,
-        key_prefix: a.key_prefix,
-        new_head: a.num_classes.is_some(),
+    let file = resolve_weights(&a.from)?;
+    if let Some(w) = file.warning() {
+        eprintln!("{w}");
+    }
+    let options = PretrainedOptions {
+        arch: a.arch.clone(),
+        num_classes: a.num_classes,
+        import: a.checkpoint.options(),
+        transform_input: a.transform_input,
+        ..PretrainedOptions::default()
     };
-    let (model, spec, report) = import_arch(info.name, info.input[0], a.num_classes, &a.from, &options, &device)?;
-    let num_classes = kiln::ImageClassifier::num_classes(&model);
+    let p = load_pretrained(&file, &options, &device)?;
+    let num_classes = kiln::ImageClassifier::num_classes(&p.model);
     let classes = match &a.classes {
-        Some(file) => {
-            let names: Vec<String> = std::fs::read_to_string(file)?
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(String::from)
-                .collect();
-            anyhow::ensure!(
-                names.len() == num_classes,
-                "{} lists {} classes but the model has {num_classes}",
-                file.display(),
-                names.len()
-            );
-            names
-        }
-        None => (0..num_classes).map(|c| c.to_string()).collect(),
+        Some(list) => read_classes(list, num_classes)?,
+        None => p.classes.clone(),
     };
+    let arch = p.spec.arch.clone();
     let card = ModelCard {
-        model: spec,
+        model: p.spec,
         classes,
-        dataset: format!("imported from {}", a.from.display()),
-        preprocessing: imagenet_preprocessing(info.name)?,
+        dataset: match p.entry {
+            Some(e) => format!("{} ({})", e.name, e.file),
+            None => format!("imported from {}", a.from.display()),
+        },
+        preprocessing: p.preprocessing,
         kiln_version: env!("CARGO_PKG_VERSION").into(),
     };
-    model_dir::save(&a.out, model, &card)?;
+    model_dir::save(&a.out, p.model, &card)?;
     println!(
-        "imported {} tensors ({}) into {} with {num_classes} classes -> {}",
-        report.applied,
-        report.format.as_deref().unwrap_or("?"),
-        info.name,
+        "imported {} tensors ({}) into {arch} with {num_classes} classes -> {}",
+        p.report.applied,
+        p.report.format.as_deref().unwrap_or("?"),
         a.out.display()
     );
-    if let Some(p) = &report.stripped_prefix {
-        println!("stripped key prefix `{p}`");
-    }
-    if !report.head_reinitialised.is_empty() {
-        println!(
-            "new classifier (freshly initialised): {}",
-            report.head_reinitialised.join(", ")
-        );
-    }
-    if !report.unused.is_empty() {
-        eprintln!(
-            "warning: {} checkpoint tensors were not used: {}",
-            report.unused.len(),
-            report.unused.join(", ")
-        );
+    for line in p.report.lines() {
+        println!("{line}");
     }
     Ok(())
 }

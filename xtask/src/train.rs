@@ -71,10 +71,13 @@ pub struct Args {
     /// Resize images to this square size [default: the data set's, raised to the model's minimum].
     #[arg(long)]
     image_size: Option<usize>,
-    /// Initialise from a model directory (`cargo xtask train` or `cargo xtask import`); other
-    /// classes (names or order) keep the backbone and start a fresh classifier.
+    /// Initialise from a model directory (`cargo xtask train` or `cargo xtask import`), a
+    /// checkpoint file (.pth, .safetensors) or a fetched weights-table name; other classes keep
+    /// the backbone and start a fresh classifier.
     #[arg(long)]
     init_from: Option<PathBuf>,
+    #[command(flatten)]
+    checkpoint: crate::checkpoint_args::CheckpointArgs,
     /// Seed of initialisation, shuffling and augmentation [default: 42].
     #[arg(long)]
     seed: Option<u64>,
@@ -127,6 +130,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             out: a.out,
             data_dir: a.data_dir,
             init_from: a.init_from,
+            init_import: a.checkpoint.options(),
         });
     }
     anyhow::ensure!(
@@ -141,6 +145,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         activation: a.activation,
         image_size: a.image_size,
         init_from: a.init_from,
+        key_prefix: a.checkpoint.key_prefix,
+        top_level_key: a.checkpoint.top_level_key,
         epochs: a.epochs,
         batch_size: a.batch_size,
         lr: a.lr,
@@ -193,6 +199,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         out.display()
     );
     let report = train(&config, &crate::data_roots(a.data_dir), &out, a.resume)?;
+    for note in &report.init_notes {
+        println!("--init-from: {note}");
+    }
     if let Some(epoch) = report.resumed_from {
         println!("resumed after epoch {epoch}");
     }

@@ -47,6 +47,42 @@ pub struct Preprocessing {
     /// used for digit photos and scans that are dark ink on white paper.
     #[serde(default)]
     pub invert_light_background: bool,
+    /// The resampling filter of the resize (Pillow's, as torchvision's `Resize` on PIL images).
+    #[serde(default)]
+    pub interpolation: Interpolation,
+}
+
+/// A resampling filter, as Pillow and torchvision's `InterpolationMode` name them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    /// Triangle filter (torchvision's default).
+    #[default]
+    Bilinear,
+    /// Keys' cubic convolution, a = -0.5 (used by several torchvision weights).
+    Bicubic,
+}
+
+impl core::str::FromStr for Interpolation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "bilinear" => Ok(Self::Bilinear),
+            "bicubic" => Ok(Self::Bicubic),
+            other => Err(format!(
+                "unknown interpolation `{other}` (expected bilinear or bicubic)"
+            )),
+        }
+    }
+}
+
+impl core::fmt::Display for Interpolation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Bilinear => "bilinear",
+            Self::Bicubic => "bicubic",
+        })
+    }
 }
 
 impl Preprocessing {
@@ -60,6 +96,7 @@ impl Preprocessing {
             mean: vec![0.1307],
             std: vec![0.3081],
             invert_light_background: true,
+            interpolation: Interpolation::Bilinear,
         }
     }
 
@@ -74,6 +111,7 @@ impl Preprocessing {
             mean: vec![0.485, 0.456, 0.406],
             std: vec![0.229, 0.224, 0.225],
             invert_light_background: false,
+            interpolation: Interpolation::Bilinear,
         }
     }
 

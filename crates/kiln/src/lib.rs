@@ -33,4 +33,6 @@ pub use kiln_segmentation as segmentation;
 pub use kiln_train as train;
 pub use kiln_vgg as vgg;
 pub use model::Model;
-pub use registry::{BuildOptions, Family, ModelInfo, ModelSpec, RegistryError, build, build_spec, list_models, lookup};
+pub use registry::{
+    BuildOptions, Family, ModelInfo, ModelSpec, RegistryError, build, build_seeded, build_spec, list_models, lookup,
+};

@@ -8,7 +8,7 @@
 //! DIR/checkpoint/    per-epoch checkpoints for --resume
 //! ```
 
-use crate::{Model, ModelSpec, build_spec};
+use crate::{Model, ModelSpec, registry::build_lazy};
 use burn::{module::Module, tensor::Device};
 use kiln_core::Preprocessing;
 use kiln_train::{TrainError, fsutil::write_atomic};
@@ -72,7 +72,7 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, TrainError> {
 pub fn load(dir: &Path, device: &Device) -> Result<(Model, ModelCard), TrainError> {
     let card = load_card(dir)?;
     let weights = dir.join(WEIGHTS_FILE);
-    let model = build_spec(&card.model, device).map_err(|e| TrainError::Load {
+    let model = build_lazy(&card.model, device).map_err(|e| TrainError::Load {
         path: dir.join(CARD_FILE),
         reason: e.to_string(),
     })?;

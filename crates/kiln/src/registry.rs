@@ -158,6 +158,10 @@ pub struct BuildOptions {
     /// ResNet: force the small-image stem (3×3, no max pool) on or off; by default it is used
     /// below 64 pixels.
     pub small_stem: Option<bool>,
+    /// Inception v3: torchvision's `transform_input` (inputs normalised with ImageNet's
+    /// statistics re-normalised to (x - 0.5) / 0.5, as its pretrained weights expect);
+    /// default off, as torchvision's builder without weights.
+    pub transform_input: Option<bool>,
 }
 
 impl BuildOptions {
@@ -169,6 +173,7 @@ impl BuildOptions {
             image_size: None,
             activation: None,
             small_stem: None,
+            transform_input: None,
         }
     }
 }
@@ -226,7 +231,12 @@ impl ModelSpec {
             }
             Family::AlexNet => to_json(&AlexNetConfig::new().with_num_classes(nc).with_in_channels(ic)),
             Family::Vgg => to_json(&vgg_config(info.name).with_num_classes(nc).with_in_channels(ic)),
-            Family::Inception => to_json(&InceptionV3Config::new().with_num_classes(nc).with_in_channels(ic)),
+            Family::Inception => to_json(
+                &InceptionV3Config::new()
+                    .with_num_classes(nc)
+                    .with_in_channels(ic)
+                    .with_transform_input(options.transform_input.unwrap_or(false)),
+            ),
             Family::ResNet => {
                 let small = options
                     .small_stem
@@ -247,8 +257,29 @@ impl ModelSpec {
     }
 }
 
-/// Builds the model a [`ModelSpec`] describes, with freshly initialised weights.
+/// Builds the model a [`ModelSpec`] describes, with freshly initialised weights (drawn from the
+/// device's generator under Kiln's initialisation lock, so that a seeded build running beside it
+/// is not disturbed; see [`build_seeded`]).
 pub fn build_spec(spec: &ModelSpec, device: &Device) -> Result<Model, RegistryError> {
+    let _guard = kiln_core::init_guard();
+    let model = build_lazy(spec, device)?;
+    kiln_core::materialise(&model);
+    Ok(model)
+}
+
+/// [`build_spec`] with the device's generator seeded first: the same seed gives the same weights,
+/// whatever else the process builds meanwhile.
+pub fn build_seeded(spec: &ModelSpec, device: &Device, seed: u64) -> Result<Model, RegistryError> {
+    let _guard = kiln_core::seed_for_init(device, seed);
+    let model = build_lazy(spec, device)?;
+    kiln_core::materialise(&model);
+    Ok(model)
+}
+
+/// The model of `spec` with its parameters not yet initialised (Burn initialises them on first
+/// use): for models whose weights are about to be loaded, and for builds under a lock the caller
+/// already holds.
+pub(crate) fn build_lazy(spec: &ModelSpec, device: &Device) -> Result<Model, RegistryError> {
     let info = lookup(&spec.arch)?;
     let arch = info.name;
     Ok(match info.family {

@@ -1,10 +1,21 @@
-//! Pretrained weights: each architecture's key rules, and import into any registered model.
+//! Pretrained weights: each architecture's key rules, the weights table (published files, their
+//! transforms and classes), and import into any registered model.
+//!
+//! ```text
+//! resolve_weights("resnet50-11ad3fa6.pth")    a path, a published file name or a table name
+//!     -> WeightsFile { path, entry: ResNet50_Weights.IMAGENET1K_V2, hash check }
+//! load_pretrained(&file, &PretrainedOptions, &device)
+//!     -> Pretrained { model, spec, classes, preprocessing, report }
+//! ```
 
-use crate::{Family, Model, ModelSpec, RegistryError, build_spec, lookup};
+use crate::{Family, Model, ModelSpec, RegistryError, lookup, registry::build_lazy};
 use burn::tensor::Device;
 use kiln_core::{KeyRules, Preprocessing};
 use kiln_train::import::{ImportError, ImportOptions, ImportReport, import_weights};
-use std::path::Path;
+use kiln_train::pretrained::{WeightsEntry, fetch, find_weights};
+use std::path::{Path, PathBuf};
+
+pub use kiln_train::pretrained::{imagenet_classes, weights_for, weights_table};
 
 /// The key rules of an architecture, from its crate.
 pub fn key_rules(arch: &str) -> Result<KeyRules, RegistryError> {
@@ -24,8 +35,9 @@ pub fn key_rules(arch: &str) -> Result<KeyRules, RegistryError> {
     })
 }
 
-/// torchvision's evaluation preprocessing for an architecture: resize the shorter side to 256
-/// and centre-crop 224 (342 and 299 for Inception v3), ImageNet mean and standard deviation.
+/// torchvision's evaluation preprocessing for an architecture without a weights entry: resize
+/// the shorter side to 256 and centre-crop 224 (342 and 299 for Inception v3), bilinear,
+/// ImageNet mean and standard deviation.
 pub fn imagenet_preprocessing(arch: &str) -> Result<Preprocessing, RegistryError> {
     let info = lookup(arch)?;
     let [channels, crop, _] = info.input;
@@ -48,6 +60,195 @@ pub enum WeightsError {
     /// The weights could not be imported.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// A table name whose file is in no cache directory.
+    #[error(
+        "{name} is not downloaded (looked for {file} in {}): run `cargo xtask weights fetch {name}`, or pass the file's path",
+        .dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" and ")
+    )]
+    NotDownloaded {
+        /// The table entry.
+        name: String,
+        /// Its file name.
+        file: String,
+        /// Where it was looked for.
+        dirs: Vec<PathBuf>,
+    },
+    /// Neither a file nor a table name.
+    #[error("{0}: no such file, and no weights of that name in the table (`cargo xtask weights` lists them)")]
+    NotFound(String),
+    /// The architecture cannot be told.
+    #[error("{0}: the file name is not a published one, so name the architecture (--arch)")]
+    NoArch(String),
+    /// The given architecture is not the entry's.
+    #[error("{path} is {entry} (a {entry_arch}), not a {arch}")]
+    ArchMismatch {
+        /// The file.
+        path: String,
+        /// Its entry.
+        entry: String,
+        /// The entry's architecture.
+        entry_arch: String,
+        /// The architecture asked for.
+        arch: String,
+    },
+    /// Hashing the file failed.
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+}
+
+/// A weight file, with the table entry its name matches.
+#[derive(Clone, Debug)]
+pub struct WeightsFile {
+    /// The file.
+    pub path: PathBuf,
+    /// The table entry whose published file name it carries.
+    pub entry: Option<&'static WeightsEntry>,
+    /// When the name matches an entry but the content does not hash to the prefix in the name:
+    /// the start of the actual hash.
+    pub hash_mismatch: Option<String>,
+}
+
+impl WeightsFile {
+    /// A warning for a person when the file is not what its name says.
+    pub fn warning(&self) -> Option<String> {
+        let (entry, found) = (self.entry?, self.hash_mismatch.as_ref()?);
+        Some(format!(
+            "warning: {} carries the name of {} but its sha256 starts with {found}, not {}: it is not the published file \
+             (the entry's transform and classes are used all the same)",
+            self.path.display(),
+            entry.name,
+            entry.sha256_prefix.as_deref().unwrap_or("?")
+        ))
+    }
+}
+
+/// Resolves a `--weights` argument: a file (matched against the table by its name, its content
+/// checked against the hash prefix the name carries), or a table name or published file name
+/// found in the cache ([`fetch::search_dirs`]: Kiln's, then torch.hub's).
+pub fn resolve_weights(arg: &Path) -> Result<WeightsFile, WeightsError> {
+    resolve_weights_in(arg, &fetch::search_dirs())
+}
+
+/// [`resolve_weights`] with the cache directories given.
+pub fn resolve_weights_in(arg: &Path, dirs: &[PathBuf]) -> Result<WeightsFile, WeightsError> {
+    let name = arg.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if arg.is_file() {
+        let entry = find_weights(name).filter(|e| e.matches_file(name));
+        let hash_mismatch = match entry {
+            Some(e) => fetch::verify(arg, e.sha256_prefix.as_deref())?,
+            None => None,
+        };
+        return Ok(WeightsFile {
+            path: arg.to_path_buf(),
+            entry,
+            hash_mismatch,
+        });
+    }
+    let text = arg.to_string_lossy();
+    let Some(entry) = find_weights(&text) else {
+        return Err(WeightsError::NotFound(text.into_owned()));
+    };
+    match dirs.iter().map(|d| d.join(&entry.file)).find(|p| p.is_file()) {
+        Some(path) => Ok(WeightsFile {
+            hash_mismatch: fetch::verify(&path, entry.sha256_prefix.as_deref())?,
+            path,
+            entry: Some(entry),
+        }),
+        None => Err(WeightsError::NotDownloaded {
+            name: entry.name.clone(),
+            file: entry.file.clone(),
+            dirs: dirs.to_vec(),
+        }),
+    }
+}
+
+/// How to build the model pretrained weights go into.
+#[derive(Clone, Debug, Default)]
+pub struct PretrainedOptions {
+    /// The architecture; optional when the file carries a published name.
+    pub arch: Option<String>,
+    /// Output classes; another count than the checkpoint's keeps the backbone and starts a
+    /// fresh classifier. `None`: the entry's, else the checkpoint's.
+    pub num_classes: Option<usize>,
+    /// Input channels; `None`: the architecture's.
+    pub in_channels: Option<usize>,
+    /// How the checkpoint is wrapped.
+    pub import: ImportOptions,
+    /// Inception v3's `transform_input`; `None`: the entry's, else on (torchvision's pretrained
+    /// Inception has it).
+    pub transform_input: Option<bool>,
+}
+
+/// A model with pretrained weights, and what to use it with.
+pub struct Pretrained {
+    /// The model.
+    pub model: Model,
+    /// How to rebuild it.
+    pub spec: ModelSpec,
+    /// The table entry of the file, if its name is a published one.
+    pub entry: Option<&'static WeightsEntry>,
+    /// Class names by output index: the entry's when its classifier is kept, else the indices.
+    pub classes: Vec<String>,
+    /// The entry's evaluation transform, else the architecture's default.
+    pub preprocessing: Preprocessing,
+    /// What the import did.
+    pub report: ImportReport,
+}
+
+/// Builds the model for `file` and loads it: the architecture, class count, classes,
+/// preprocessing and Inception's `transform_input` come from the file's table entry when it has
+/// one, from `options` and the architecture's defaults otherwise.
+pub fn load_pretrained(
+    file: &WeightsFile,
+    options: &PretrainedOptions,
+    device: &Device,
+) -> Result<Pretrained, WeightsError> {
+    let path = file.path.display().to_string();
+    let entry = file.entry;
+    let arch = match (&options.arch, entry) {
+        (Some(a), Some(e)) if lookup(a)?.name != e.arch => {
+            return Err(WeightsError::ArchMismatch {
+                path,
+                entry: e.name.clone(),
+                entry_arch: e.arch.clone(),
+                arch: a.clone(),
+            });
+        }
+        (Some(a), _) => lookup(a)?.name,
+        (None, Some(e)) => lookup(&e.arch)?.name,
+        (None, None) => return Err(WeightsError::NoArch(path)),
+    };
+    let info = lookup(arch)?;
+    let mut import = options.import.clone();
+    import.features_only = entry.and_then(|e| e.features_only.clone());
+    let num_classes = options.num_classes.or(entry.and_then(|e| e.num_classes));
+    import.new_head |= options.num_classes.is_some() || import.features_only.is_some();
+    let transform_input = options
+        .transform_input
+        .or(entry.map(|e| e.transform_input))
+        .unwrap_or(info.family == Family::Inception);
+    let build = crate::BuildOptions {
+        transform_input: Some(transform_input),
+        ..crate::BuildOptions::new(0, options.in_channels.unwrap_or(info.input[0]))
+    };
+    let (model, spec, report) = import_arch_with(arch, build, num_classes, &file.path, &import, device)?;
+    let classes_out = crate::ImageClassifier::num_classes(&model);
+    let classes = entry
+        .filter(|e| e.num_classes == Some(classes_out) && report.head_reinitialised.is_empty())
+        .and_then(|e| e.class_names())
+        .unwrap_or_else(|| (0..classes_out).map(|c| c.to_string()).collect());
+    let preprocessing = match entry {
+        Some(e) => e.preprocessing(),
+        None => imagenet_preprocessing(arch)?,
+    };
+    Ok(Pretrained {
+        model,
+        spec,
+        entry,
+        classes,
+        preprocessing,
+        report,
+    })
 }
 
 /// Builds the model of `spec` on `device` and loads the checkpoint at `path` into it (PyTorch
@@ -60,7 +261,7 @@ pub fn import(
     device: &Device,
 ) -> Result<(Model, ImportReport), WeightsError> {
     let rules = key_rules(&spec.arch)?;
-    let model = build_spec(spec, device)?;
+    let model = build_lazy(spec, device)?;
     Ok(import_weights(model, path, &rules, options)?)
 }
 
@@ -74,12 +275,26 @@ pub fn import_arch(
     options: &ImportOptions,
     device: &Device,
 ) -> Result<(Model, ModelSpec, ImportReport), WeightsError> {
+    let build = crate::BuildOptions::new(0, in_channels);
+    import_arch_with(arch, build, num_classes, path, options, device)
+}
+
+/// [`import_arch`] with the other build options of `build` (its class count is ignored).
+fn import_arch_with(
+    arch: &str,
+    build: crate::BuildOptions,
+    num_classes: Option<usize>,
+    path: &Path,
+    options: &ImportOptions,
+    device: &Device,
+) -> Result<(Model, ModelSpec, ImportReport), WeightsError> {
     let info = lookup(arch)?;
     let [_, h, w] = info.input;
     let spec_for = |classes: usize| {
         let options = crate::BuildOptions {
             image_size: Some([h, w]),
-            ..crate::BuildOptions::new(classes, in_channels)
+            num_classes: classes,
+            ..build
         };
         ModelSpec::new(info.name, &options)
     };

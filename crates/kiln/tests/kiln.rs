@@ -6,6 +6,8 @@ mod common;
 
 #[path = "kiln/backends.rs"]
 mod backends;
+#[path = "kiln/checkpoints.rs"]
+mod checkpoints;
 #[path = "kiln/course.rs"]
 mod course;
 #[path = "kiln/data.rs"]
@@ -14,11 +16,15 @@ mod data;
 mod dense;
 #[path = "kiln/parity.rs"]
 mod parity;
+#[path = "kiln/photos.rs"]
+mod photos;
 #[path = "kiln/registry.rs"]
 mod registry;
 #[path = "kiln/training.rs"]
 mod training;
 #[path = "kiln/transfer.rs"]
 mod transfer;
+#[path = "kiln/weights_table.rs"]
+mod weights_table;
 #[path = "kiln/zoo.rs"]
 mod zoo;

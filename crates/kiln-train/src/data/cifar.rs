@@ -107,6 +107,7 @@ pub fn load(dir: &Path, kind: CifarKind) -> Result<ClassificationData, DataError
             mean: vec![0.4914, 0.4822, 0.4465],
             std: vec![0.2470, 0.2435, 0.2616],
             invert_light_background: false,
+            interpolation: Default::default(),
         },
     })
 }

@@ -43,6 +43,9 @@ pub struct DenseTrainConfig {
     /// architecture, or a torchvision checkpoint file (`.pth`, `.safetensors`).
     #[serde(default)]
     pub init_from: Option<PathBuf>,
+    /// How an `init_from` checkpoint file is wrapped (top-level key, sub-module prefix).
+    #[serde(default)]
+    pub init_import: kiln_train::import::ImportOptions,
     /// Optimisation.
     pub fit: DenseFitConfig,
 }
@@ -60,6 +63,7 @@ impl DenseTrainConfig {
             box_weight: 5.0,
             backend: kiln_core::DEFAULT_BACKEND.into(),
             init_from: None,
+            init_import: Default::default(),
             fit: DenseFitConfig::default(),
         }
     }
@@ -224,6 +228,7 @@ pub fn is_dense_dir(dir: &Path) -> bool {
 fn pretrained_backbone(
     arch: &str,
     path: &Path,
+    import: &kiln_train::import::ImportOptions,
     channels: usize,
     device: &Device,
 ) -> Result<(crate::Model, crate::ModelSpec), TrainError> {
@@ -236,10 +241,17 @@ fn pretrained_backbone(
         path: path.to_path_buf(),
         reason,
     };
-    let (model, spec) = if path.is_file() {
-        let (m, s, _) = crate::weights::import_arch(arch, channels, None, path, &Default::default(), device)
+    let (model, spec) = if !path.is_dir() {
+        let options = crate::weights::PretrainedOptions {
+            arch: Some(arch.to_string()),
+            in_channels: Some(channels),
+            import: import.clone(),
+            ..Default::default()
+        };
+        let p = crate::weights::resolve_weights(path)
+            .and_then(|file| crate::weights::load_pretrained(&file, &options, device))
             .map_err(|e| load_error(e.to_string()))?;
-        (m, s)
+        (p.model, p.spec)
     } else {
         let (m, card) = crate::model_dir::load(path, device)?;
         (m, card.model)
@@ -293,6 +305,7 @@ pub fn train_dense_on(
         Some(path) => Some(pretrained_backbone(
             &config.backbone,
             path,
+            &config.init_import,
             data.preprocessing.channels,
             &ad,
         )?),

@@ -14,10 +14,21 @@ use std::path::{Path, PathBuf};
 pub struct Prediction {
     /// The image file.
     pub image: PathBuf,
-    /// `(class name, probability)`, most probable first.
-    pub top: Vec<(String, f32)>,
+    /// The most probable classes, most probable first.
+    pub top: Vec<TopClass>,
     /// The raw logits, by class index.
     pub logits: Vec<f32>,
+}
+
+/// One of the most probable classes of an image.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TopClass {
+    /// The class index (the logit's position).
+    pub index: usize,
+    /// The class name (the index as text when the model's classes have no names).
+    pub name: String,
+    /// Softmax probability.
+    pub probability: f32,
 }
 
 /// Classifies image files (PNG, JPEG) with the model in `model_dir`, preprocessing each image
@@ -66,7 +77,11 @@ pub fn predict_with(
                 top: order
                     .into_iter()
                     .take(top_k.max(1))
-                    .map(|c| (classes.get(c).cloned().unwrap_or_else(|| c.to_string()), row[c]))
+                    .map(|c| TopClass {
+                        index: c,
+                        name: classes.get(c).cloned().unwrap_or_else(|| c.to_string()),
+                        probability: row[c],
+                    })
                     .collect(),
                 logits: raw[i * k..(i + 1) * k].to_vec(),
             }

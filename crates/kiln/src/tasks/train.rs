@@ -1,9 +1,10 @@
 use super::load_dataset;
 use crate::{
-    BuildOptions, ModelSpec, build_spec,
+    BuildOptions, ModelSpec,
     model_dir::{self, ModelCard},
 };
 use kiln_core::{Activation, backend};
+use kiln_train::import::ImportOptions;
 use kiln_train::transfer::Freeze;
 use kiln_train::{EvalReport, FitConfig, OptimizerKind, Schedule, TrainError, evaluate, fit, fsutil::write_atomic};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,10 @@ pub struct TrainConfig {
     /// when the class count differs.
     #[serde(default)]
     pub init_from: Option<PathBuf>,
+    /// How an `init_from` checkpoint file is wrapped (its top-level key, the sub-module's key
+    /// prefix).
+    #[serde(default)]
+    pub init_import: ImportOptions,
     /// Square input size the images are resized to; `None`: the data set's size, raised to the
     /// architecture's minimum.
     #[serde(default)]
@@ -49,6 +54,8 @@ impl TrainConfig {
             activation: self.activation,
             image_size: self.image_size,
             init_from: self.init_from.clone(),
+            key_prefix: self.init_import.key_prefix.clone(),
+            top_level_key: self.init_import.top_level_key.clone(),
             epochs: Some(f.epochs),
             batch_size: Some(f.batch_size),
             lr: Some(f.lr),
@@ -88,6 +95,10 @@ pub struct TrainOverrides {
     pub image_size: Option<usize>,
     /// `--init-from`.
     pub init_from: Option<PathBuf>,
+    /// `--key-prefix` of an `--init-from` checkpoint.
+    pub key_prefix: Option<String>,
+    /// `--top-level-key` of an `--init-from` checkpoint.
+    pub top_level_key: Option<String>,
     /// `--epochs`.
     pub epochs: Option<usize>,
     /// `--batch-size`.
@@ -173,6 +184,8 @@ impl TrainOverrides {
             activation,
             image_size,
             init_from,
+            key_prefix,
+            top_level_key,
             epochs,
             batch_size,
             lr,
@@ -292,6 +305,11 @@ pub fn resolve_train_config(o: &TrainOverrides, out: &Path, resume: bool) -> Res
         activation: o.activation,
         image_size: o.image_size,
         init_from: o.init_from.clone(),
+        init_import: ImportOptions {
+            key_prefix: o.key_prefix.clone(),
+            top_level_key: o.top_level_key.clone(),
+            ..ImportOptions::default()
+        },
         fit: FitConfig {
             epochs: o.epochs.unwrap_or(defaults.epochs),
             batch_size: o.batch_size.unwrap_or(defaults.batch_size),
@@ -333,6 +351,8 @@ pub struct TrainReport {
     pub images_per_second: f64,
     /// The trained model on the test split (never seen in training or model selection).
     pub test: EvalReport,
+    /// What loading `init_from` did (tensors converted, keys left out, ...), for a person.
+    pub init_notes: Vec<String>,
 }
 
 /// Trains as `config` says into `out`, then saves the model directory and evaluates the model
@@ -365,7 +385,8 @@ pub fn train_on(
     data.preprocessing.height = size;
     data.preprocessing.width = size;
     let ad = device.clone().autodiff();
-    device.seed(config.fit.seed);
+    let init_lock = kiln_core::seed_for_init(&device, config.fit.seed);
+    let mut init_notes = Vec::new();
     let (model, spec) = match &config.init_from {
         None => {
             let options = BuildOptions {
@@ -376,11 +397,13 @@ pub fn train_on(
             };
             let spec = ModelSpec::new(&config.model, &options).map_err(|e| TrainError::Config(e.to_string()))?;
             // Parameters track gradients only when created on an autodiff device.
-            let model = build_spec(&spec, &ad).map_err(|e| TrainError::Config(e.to_string()))?;
+            let model = crate::registry::build_lazy(&spec, &ad).map_err(|e| TrainError::Config(e.to_string()))?;
             (model, spec)
         }
-        Some(dir) => init_from(dir, &config.model, &mut data, &ad)?,
+        Some(dir) => init_from(dir, config, &mut data, &ad, &mut init_notes)?,
     };
+    kiln_core::materialise(&model);
+    drop(init_lock);
     std::fs::create_dir_all(out).map_err(|e| TrainError::Io {
         path: out.to_path_buf(),
         source: e,
@@ -411,41 +434,48 @@ pub fn train_on(
         seconds: outcome.seconds,
         images_per_second: outcome.images_per_second,
         test,
+        init_notes,
     })
 }
 
-/// The model of a saved directory, its classifier replaced when the classes differ, and the
-/// data set's preprocessing switched to the model's channels and normalisation (the statistics
-/// its weights were trained with).
+/// The model of a saved directory or a checkpoint file, its classifier replaced when the classes
+/// differ, and the data set's preprocessing switched to the model's channels and normalisation
+/// (the statistics its weights were trained with).
 fn init_from(
     dir: &Path,
-    arch: &str,
+    config: &TrainConfig,
     data: &mut kiln_train::data::ClassificationData,
     device: &burn::tensor::Device,
+    notes: &mut Vec<String>,
 ) -> Result<(crate::Model, ModelSpec), TrainError> {
     use crate::Backbone;
-    if dir.is_file() {
-        // A PyTorch or safetensors checkpoint (torchvision's): imported with a fresh head for
-        // this data set's classes; inputs become RGB normalised as ImageNet.
-        let options = kiln_train::import::ImportOptions {
-            new_head: true,
-            ..Default::default()
+    let arch = config.model.as_str();
+    if !dir.is_dir() {
+        // A PyTorch or safetensors checkpoint (torchvision's), or a weights-table name: imported
+        // with a fresh head for this data set's classes; inputs become RGB normalised as the
+        // weights' entry says (ImageNet's statistics by default).
+        let load = |e: crate::weights::WeightsError| TrainError::Load {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
         };
+        let file = crate::weights::resolve_weights(dir).map_err(load)?;
+        notes.extend(file.warning());
         let channels = crate::lookup(arch).map(|i| i.input[0]).unwrap_or(3);
-        let (model, spec, _) =
-            crate::weights::import_arch(arch, channels, Some(data.classes.len()), dir, &options, device).map_err(
-                |e| TrainError::Load {
-                    path: dir.to_path_buf(),
-                    reason: e.to_string(),
-                },
-            )?;
+        let options = crate::weights::PretrainedOptions {
+            arch: Some(arch.to_string()),
+            num_classes: Some(data.classes.len()),
+            in_channels: Some(channels),
+            import: config.init_import.clone(),
+            transform_input: None,
+        };
+        let p = crate::weights::load_pretrained(&file, &options, device).map_err(load)?;
+        notes.extend(p.report.lines());
         if channels == 3 {
-            let imagenet = kiln_core::Preprocessing::imagenet(256, 224);
             data.preprocessing.channels = 3;
-            data.preprocessing.mean = imagenet.mean;
-            data.preprocessing.std = imagenet.std;
+            data.preprocessing.mean = p.preprocessing.mean;
+            data.preprocessing.std = p.preprocessing.std;
         }
-        return Ok((model, spec));
+        return Ok((p.model, p.spec));
     }
     let (model, card) = model_dir::load(dir, device)?;
     if card.model.arch != arch {

@@ -80,6 +80,8 @@ pub struct TransferConfig {
     pub image_size: Option<usize>,
     /// ResNet stem override (see [`TrainConfig::small_stem`]).
     pub small_stem: Option<bool>,
+    /// How a pretrained checkpoint file is wrapped (top-level key, sub-module prefix).
+    pub init_import: kiln_train::import::ImportOptions,
 }
 
 impl Default for TransferConfig {
@@ -106,6 +108,7 @@ impl Default for TransferConfig {
             backend: kiln_core::DEFAULT_BACKEND.into(),
             image_size: None,
             small_stem: None,
+            init_import: Default::default(),
         }
     }
 }
@@ -210,6 +213,7 @@ fn run(
         activation: None,
         image_size: config.image_size,
         init_from,
+        init_import: config.init_import.clone(),
         fit,
     };
     train_on(&train, data, out, false)
@@ -316,6 +320,9 @@ impl TransferConfig {
         if let Some(pretrained) = args.get(1) {
             config.source = TransferSource::Dir(PathBuf::from(pretrained));
             config.arch = std::env::var("KILN_ARCH").unwrap_or_else(|_| "resnet18".into());
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            config.init_import.key_prefix = var("KILN_KEY_PREFIX");
+            config.init_import.top_level_key = var("KILN_TOP_LEVEL_KEY");
         }
         if let Some(target) = args.get(2) {
             config.target = target.clone();

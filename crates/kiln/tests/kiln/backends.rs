@@ -6,7 +6,7 @@ use burn::{
     optim::{GradientsParams, SgdConfig},
     tensor::Device,
 };
-use kiln::{BuildOptions, ImageClassifier, ModelSpec, build_spec};
+use kiln::{BuildOptions, ImageClassifier, ModelSpec, build_seeded, build_spec};
 use kiln_train::{ClassificationModel, LossGuard, data::ClassificationBatcher};
 
 /// Losses of `steps` SGD steps from the weights in `record`, each on the same 32 MNIST images.
@@ -36,10 +36,10 @@ fn losses(device: &Device, record: burn::store::ModuleRecord, steps: usize) -> V
 #[test]
 fn training_steps_agree_across_backends() {
     let reference_device = super::common::device();
-    reference_device.seed(11);
-    let model = build_spec(
+    let model = build_seeded(
         &ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(),
         &reference_device,
+        11,
     )
     .unwrap();
     assert_eq!(model.num_classes(), 10);

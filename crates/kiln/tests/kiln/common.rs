@@ -16,3 +16,21 @@ pub fn data_roots() -> Vec<PathBuf> {
 pub fn device() -> burn::tensor::Device {
     kiln::device("flex").expect("flex is a default feature")
 }
+
+/// Runs one test of this binary in a child process (its own Burn backend state, its own random
+/// generator) with extra environment variables, and panics with its output if it fails.
+pub fn run_child_test(name: &str, envs: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary");
+    let output = std::process::Command::new(exe)
+        .args(["--exact", name, "--ignored", "--nocapture", "--test-threads", "1"])
+        .envs(envs.iter().map(|(k, v)| (*k, *v)))
+        .output()
+        .expect("the test binary runs");
+    assert!(
+        output.status.success(),
+        "{name} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}

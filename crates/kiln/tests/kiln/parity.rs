@@ -17,20 +17,20 @@ use std::path::{Path, PathBuf};
 const TOLERANCE: f32 = 1e-4;
 
 #[derive(Deserialize)]
-struct Fixture {
-    arch: String,
-    num_classes: usize,
-    gain: f64,
-    input: [usize; 4],
-    keys: Vec<(String, Vec<usize>)>,
-    logits: Vec<Vec<f32>>,
+pub(crate) struct Fixture {
+    pub(crate) arch: String,
+    pub(crate) num_classes: usize,
+    pub(crate) gain: f64,
+    pub(crate) input: [usize; 4],
+    pub(crate) keys: Vec<(String, Vec<usize>)>,
+    pub(crate) logits: Vec<Vec<f32>>,
 }
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity")
 }
 
-fn load_fixture(arch: &str) -> Fixture {
+pub(crate) fn load_fixture(arch: &str) -> Fixture {
     let text = std::fs::read_to_string(fixtures().join(format!("{arch}.json"))).unwrap();
     serde_json::from_str(&text).unwrap()
 }
@@ -52,7 +52,7 @@ fn uniform(seed: u64, i: u64) -> f64 {
 }
 
 /// The script's weight formula.
-fn formula(key: &str, shape: &[usize], gain: f64) -> Vec<f32> {
+pub(crate) fn formula(key: &str, shape: &[usize], gain: f64) -> Vec<f32> {
     let n: usize = shape.iter().product();
     let seed = key_hash(key);
     (0..n as u64)
@@ -75,13 +75,13 @@ fn formula(key: &str, shape: &[usize], gain: f64) -> Vec<f32> {
         .collect()
 }
 
-fn formula_input(shape: [usize; 4]) -> Vec<f32> {
+pub(crate) fn formula_input(shape: [usize; 4]) -> Vec<f32> {
     let n: usize = shape.iter().product();
     (0..n).map(|i| (i as f64 * 0.37 + 0.5).sin() as f32).collect()
 }
 
 /// Writes tensors as a safetensors file (8-byte header length, JSON header, little-endian data).
-fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
+pub(crate) fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
     let mut header = serde_json::Map::new();
     let mut offset = 0usize;
     for (name, shape, data) in tensors {
@@ -106,14 +106,14 @@ fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-fn fixture_tensors(f: &Fixture) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+pub(crate) fn fixture_tensors(f: &Fixture) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     f.keys
         .iter()
         .map(|(k, s)| (k.clone(), s.clone(), formula(k, s, f.gain)))
         .collect()
 }
 
-fn spec(f: &Fixture, num_classes: usize) -> ModelSpec {
+pub(crate) fn spec(f: &Fixture, num_classes: usize) -> ModelSpec {
     let [_, c, h, w] = f.input;
     let options = BuildOptions {
         image_size: Some([h.max(64), w.max(64)]),

@@ -6,7 +6,7 @@ use burn::{
     optim::GradientsParams,
     tensor::{Distribution, Tensor},
 };
-use kiln::{BuildOptions, ImageClassifier, ModelSpec, build_spec, tasks::load_dataset};
+use kiln::{BuildOptions, ImageClassifier, ModelSpec, build_seeded, build_spec, tasks::load_dataset};
 use kiln_train::{
     FitConfig, OptimSettings, OptimizerKind, Schedule, fit,
     transfer::{Freeze, backbone_group, head_ids, param_paths, stage_ids},
@@ -50,8 +50,7 @@ fn frozen_backbone_keeps_batchnorm_statistics() {
         ..BuildOptions::new(10, 1)
     };
     let spec = ModelSpec::new("resnet18", &options).unwrap();
-    device.seed(3);
-    let model = build_spec(&spec, &device.clone().autodiff()).unwrap();
+    let model = build_seeded(&spec, &device.clone().autodiff(), 3).unwrap();
     let before = tensors(&model);
     let config = FitConfig {
         epochs: 1,
@@ -115,8 +114,7 @@ fn stage_freezing_follows_the_feature_stages() {
 fn per_group_learning_rates_scale_each_update() {
     let device = super::common::device();
     let ad = device.clone().autodiff();
-    device.seed(11);
-    let model = build_spec(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &ad).unwrap();
+    let model = build_seeded(&ModelSpec::new("lenet5", &BuildOptions::new(10, 1)).unwrap(), &ad, 11).unwrap();
     let lr = 0.05;
     let mut scheduler =
         Schedule::Constant.build_grouped(lr, 10, 10, vec![(backbone_group(&model, [1, 28, 28], &ad), 0.1)]);
@@ -207,6 +205,7 @@ fn lenet5_from(dataset: &str, init_from: std::path::PathBuf, fit: FitConfig) -> 
         image_size: None,
         small_stem: None,
         init_from: Some(init_from),
+        init_import: Default::default(),
         fit,
     }
 }
@@ -256,8 +255,7 @@ fn init_from_a_directory_gives_other_classes_a_new_classifier() {
     let mnist = load_dataset("mnist", &super::common::data_roots()).unwrap();
     let saved = tempfile::tempdir().unwrap();
     let spec = ModelSpec::new("lenet5", &BuildOptions::new(5, 1)).unwrap();
-    device.seed(11);
-    let model = build_spec(&spec, &device).unwrap();
+    let model = build_seeded(&spec, &device, 11).unwrap();
     let card = kiln::model_dir::ModelCard {
         model: spec,
         classes: (0..5).map(|c| c.to_string()).collect(),

@@ -1,0 +1,195 @@
+//! Real image files (PNG, JPEG) turned into model input, preprocessed as the model was trained
+//! and as torchvision does it: colour conversion as Pillow's `convert`, resize as Pillow's
+//! `Image.resize` ([`resample`], bit-exact), centre crop as torchvision's `CenterCrop`.
+
+pub mod resample;
+
+use crate::data::{DataError, ImageItem};
+use image::DynamicImage;
+use kiln_core::Preprocessing;
+use std::path::Path;
+
+/// Decodes an image file and prepares it as `preprocessing` says: colour conversion to the
+/// model's channels, resize (shorter side to `resize` then centre crop, or straight to the input
+/// size), and inversion of light-background grey images for models trained on light-on-dark
+/// digits. The label is set to 0.
+///
+/// A missing, unreadable or corrupt file is a [`DataError`] naming the file.
+pub fn load_image(path: &Path, preprocessing: &Preprocessing) -> Result<ImageItem, DataError> {
+    Ok(prepare(decode(path)?, preprocessing))
+}
+
+/// Reads and decodes an image file; a missing or corrupt file is a [`DataError`] naming it.
+pub(crate) fn decode(path: &Path) -> Result<DynamicImage, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    image::load_from_memory(&bytes).map_err(|e| DataError::Image {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// The image as planar bytes (`[channels, height, width]`) with 1 or 3 channels, converted as
+/// Pillow's `convert('L')` (ITU-R 601-2 luma, `(299 R + 587 G + 114 B) / 1000` in Pillow's
+/// fixed point) or `convert('RGB')` (alpha dropped, grey replicated).
+pub fn to_planar(image: &DynamicImage, channels: usize) -> Vec<u8> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let plane = w * h;
+    if channels == 1 {
+        if let DynamicImage::ImageLuma8(grey) = image {
+            return grey.as_raw().clone();
+        }
+        if let DynamicImage::ImageLumaA8(grey) = image {
+            return grey.as_raw().chunks_exact(2).map(|p| p[0]).collect();
+        }
+        let rgb = image.to_rgb8();
+        return rgb
+            .as_raw()
+            .chunks_exact(3)
+            .map(|p| ((p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000) >> 16) as u8)
+            .collect();
+    }
+    let rgb = image.to_rgb8();
+    let mut planar = vec![0u8; plane * 3];
+    for (i, px) in rgb.as_raw().chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            planar[c * plane + i] = px[c];
+        }
+    }
+    planar
+}
+
+/// torchvision's `Resize(size)` with one number: the shorter side becomes `short`, the longer
+/// one `int(short * long / shorter)`. Returns `(width, height)`.
+pub fn resized_size(width: usize, height: usize, short: usize) -> (usize, usize) {
+    let long_of = |long: usize, shorter: usize| ((short as f64 * long as f64 / shorter as f64) as usize).max(1);
+    if width <= height {
+        (short, long_of(height, width))
+    } else {
+        (long_of(width, height), short)
+    }
+}
+
+/// torchvision's `CenterCrop((height, width))` of planar pixels: zero padding when the image is
+/// smaller (left/top get the smaller half), then the window at
+/// `round((size - crop) / 2)` with Python's round-half-to-even.
+pub fn center_crop(
+    pixels: &[u8],
+    channels: usize,
+    width: usize,
+    height: usize,
+    crop_width: usize,
+    crop_height: usize,
+) -> Vec<u8> {
+    let pad = |size: usize, crop: usize| if crop > size { (crop - size) / 2 } else { 0 };
+    let (pad_left, pad_top) = (pad(width, crop_width), pad(height, crop_height));
+    let (padded_w, padded_h) = (width.max(crop_width), height.max(crop_height));
+    let offset = |size: usize, crop: usize| ((size - crop) as f64 / 2.0).round_ties_even() as usize;
+    let (left, top) = (offset(padded_w, crop_width), offset(padded_h, crop_height));
+    let plane = width * height;
+    let mut out = vec![0u8; channels * crop_width * crop_height];
+    for c in 0..channels {
+        for y in 0..crop_height {
+            // Position in the padded image, then in the original.
+            let Some(sy) = (y + top).checked_sub(pad_top).filter(|&v| v < height) else {
+                continue;
+            };
+            for x in 0..crop_width {
+                if let Some(sx) = (x + left).checked_sub(pad_left).filter(|&v| v < width) {
+                    out[c * crop_width * crop_height + y * crop_width + x] = pixels[c * plane + sy * width + sx];
+                }
+            }
+        }
+    }
+    out
+}
+
+fn prepare(image: DynamicImage, p: &Preprocessing) -> ImageItem {
+    let (h, w) = (p.height, p.width);
+    let (iw, ih) = (image.width() as usize, image.height() as usize);
+    let pixels = to_planar(&image, p.channels);
+    let resize = |pixels: &[u8], nw: usize, nh: usize| {
+        if (nw, nh) == (iw, ih) {
+            pixels.to_vec()
+        } else {
+            resample::resize_planar(pixels, p.channels, iw, ih, nw, nh, p.interpolation)
+        }
+    };
+    let mut pixels = match p.resize {
+        Some(short) => {
+            let (nw, nh) = resized_size(iw, ih, short);
+            center_crop(&resize(&pixels, nw, nh), p.channels, nw, nh, w, h)
+        }
+        None => resize(&pixels, w, h),
+    };
+    if p.channels == 1 && p.invert_light_background && border_mean(&pixels, w, h) > 127.0 {
+        pixels.iter_mut().for_each(|v| *v = 255 - *v);
+    }
+    ImageItem {
+        pixels,
+        channels: p.channels,
+        height: h,
+        width: w,
+        label: 0,
+    }
+}
+
+fn border_mean(grey: &[u8], w: usize, h: usize) -> f64 {
+    let mut sum = 0.0;
+    let mut n = 0.0;
+    for y in 0..h {
+        for x in 0..w {
+            if y == 0 || x == 0 || y == h - 1 || x == w - 1 {
+                sum += grey[y * w + x] as f64;
+                n += 1.0;
+            }
+        }
+    }
+    sum / n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_and_missing_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.png");
+        std::fs::write(&bad, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+        let p = Preprocessing::mnist();
+        let msg = load_image(&bad, &p).unwrap_err().to_string();
+        assert!(msg.contains("cannot decode image") && msg.contains("bad.png"), "{msg}");
+        let msg = load_image(&dir.path().join("absent.png"), &p).unwrap_err().to_string();
+        assert!(msg.contains("cannot read") && msg.contains("absent.png"), "{msg}");
+    }
+
+    #[test]
+    fn dark_on_light_is_inverted_and_resized() {
+        let mut img = image::GrayImage::from_pixel(56, 56, image::Luma([255]));
+        for y in 10..46 {
+            img.put_pixel(28, y, image::Luma([0]));
+        }
+        let item = prepare(DynamicImage::ImageLuma8(img), &Preprocessing::mnist());
+        assert_eq!((item.channels, item.height, item.width), (1, 28, 28));
+        assert_eq!(item.pixels[0], 0, "background becomes black");
+        assert!(item.pixels[14 * 28 + 14] > 50, "the stroke becomes light");
+    }
+
+    #[test]
+    fn rgb_resize_and_centre_crop() {
+        let img = image::RgbImage::from_fn(40, 20, |x, _| image::Rgb([x as u8, 7, 9]));
+        let p = Preprocessing {
+            channels: 3,
+            height: 8,
+            width: 8,
+            resize: Some(10),
+            mean: vec![0.0; 3],
+            std: vec![1.0; 3],
+            invert_light_background: false,
+            interpolation: Default::default(),
+        };
+        let item = prepare(DynamicImage::ImageRgb8(img), &p);
+        assert_eq!(item.pixels.len(), 3 * 64);
+        assert!(item.pixels[64..128].iter().all(|&g| g == 7), "green plane");
+    }
+}
