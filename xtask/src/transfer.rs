@@ -8,10 +8,13 @@ pub struct Args {
     /// Architecture pretrained here [default: lenet5].
     #[arg(long)]
     arch: Option<String>,
-    /// Use this model directory as the pretrained backbone (trained by Kiln, or imported from a
-    /// torchvision checkpoint with `cargo xtask import`) instead of pretraining here.
+    /// Use this model directory (trained or imported by Kiln), checkpoint file (.pth,
+    /// .safetensors; its architecture is --arch) or fetched weights-table name as the pretrained
+    /// backbone instead of pretraining here.
     #[arg(long)]
     from: Option<PathBuf>,
+    #[command(flatten)]
+    checkpoint: crate::checkpoint_args::CheckpointArgs,
     /// The class-split study on this data set: pretrain on its classes 0-4, learn 5-9 [default: mnist].
     #[arg(long)]
     split: Option<String>,
@@ -68,6 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(dir) = a.from {
         c.source = TransferSource::Dir(dir);
     }
+    c.init_import = a.checkpoint.options();
     if let Some(t) = a.target {
         c.target = t;
         c.target_classes.clear();

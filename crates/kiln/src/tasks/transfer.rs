@@ -237,7 +237,7 @@ pub fn transfer_study(
         Ok((dir, config.arch.clone()))
     };
     let (pretrained, arch) = match &config.source {
-        TransferSource::Dir(path) if path.is_file() => (path.clone(), config.arch.clone()),
+        TransferSource::Dir(path) if !path.is_dir() => (path.clone(), config.arch.clone()),
         TransferSource::Dir(dir) => (dir.clone(), crate::model_dir::load_card(dir)?.model.arch),
         TransferSource::Classes { dataset, classes } => {
             pretrain_on(class_subset(&load_dataset(dataset, data_roots)?, classes))?

@@ -81,39 +81,62 @@ fn half_and_double_precision_checkpoints_are_converted() {
                 kiln_version: "test".into(),
             };
             kiln::model_dir::save(out.path(), model, &card).unwrap();
-            let p = kiln::tasks::predict(out.path(), std::slice::from_ref(&image), 3, "flex").unwrap();
-            assert!(p[0].logits.iter().all(|v| v.is_finite()));
+            let from_dir = kiln::tasks::predict(out.path(), std::slice::from_ref(&image), 3, "flex").unwrap();
+
+            // `predict --arch lenet5 --weights FILE`: the same logits.
+            let options = weights::PretrainedOptions {
+                arch: Some("lenet5".into()),
+                ..Default::default()
+            };
+            let p = weights::load_pretrained(&weights::resolve_weights(&file).unwrap(), &options, &device).unwrap();
+            let direct = kiln::tasks::predict_with(
+                &p.model,
+                &p.classes,
+                &kiln::Preprocessing::mnist(),
+                std::slice::from_ref(&image),
+                3,
+                &device,
+            )
+            .unwrap();
+            assert!(from_dir[0].logits.iter().all(|v| v.is_finite()));
+            assert_eq!(from_dir[0].logits, direct[0].logits, "{dtype}.{ext}");
         }
     }
 }
 
-/// `--init-from` a half-precision checkpoint trains, and says what it converted.
+/// `--init-from` a checkpoint of each float type trains, and says what it converted.
 #[test]
-fn init_from_a_half_precision_checkpoint_trains() {
-    let run = tempfile::tempdir().unwrap();
-    let config = kiln::tasks::TrainConfig {
-        model: "lenet5".into(),
-        dataset: "mnist".into(),
-        backend: "flex".into(),
-        activation: None,
-        image_size: None,
-        small_stem: None,
-        init_from: Some(dir().join("lenet5-bf16.pth")),
-        init_import: Default::default(),
-        fit: kiln_train::FitConfig {
-            epochs: 1,
-            max_steps: Some(3),
-            train_limit: Some(256),
-            ..Default::default()
-        },
-    };
-    let report = kiln::tasks::train(&config, &super::common::data_roots(), run.path(), false).unwrap();
-    assert!(
-        report.init_notes.iter().any(|n| n == "converted 10 tensors from BF16"),
-        "{:?}",
-        report.init_notes
-    );
-    assert!(report.test.accuracy.is_finite());
+fn init_from_half_and_double_precision_checkpoints_trains() {
+    for dtype in ["f16", "bf16", "f64"] {
+        for ext in ["pth", "safetensors"] {
+            let run = tempfile::tempdir().unwrap();
+            let config = kiln::tasks::TrainConfig {
+                model: "lenet5".into(),
+                dataset: "mnist".into(),
+                backend: "flex".into(),
+                activation: None,
+                image_size: None,
+                small_stem: None,
+                init_from: Some(dir().join(format!("lenet5-{dtype}.{ext}"))),
+                init_import: Default::default(),
+                fit: kiln_train::FitConfig {
+                    epochs: 1,
+                    max_steps: Some(2),
+                    train_limit: Some(128),
+                    valid_size: 128,
+                    ..Default::default()
+                },
+            };
+            let report = kiln::tasks::train(&config, &super::common::data_roots(), run.path(), false).unwrap();
+            let note = format!("converted 10 tensors from {}", dtype.to_uppercase());
+            assert!(
+                report.init_notes.contains(&note),
+                "{dtype}.{ext}: {:?}",
+                report.init_notes
+            );
+            assert!(report.test.accuracy.is_finite());
+        }
+    }
 }
 
 /// `--key-prefix backbone.` loads the sub-module: the keys under the prefix, prefix removed;
