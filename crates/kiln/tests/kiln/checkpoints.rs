@@ -41,6 +41,15 @@ fn import_lenet(file: &Path, options: &ImportOptions, which: &str) -> (ImportRep
     (report, relative_error(&logits, &r.logits[which]))
 }
 
+/// The error importing `file` into a 10-class LeNet-5.
+fn import_error(file: &Path, options: &ImportOptions) -> String {
+    let device = super::common::device();
+    match weights::import(&spec(&load_fixture("lenet5"), 10), file, options, &device) {
+        Ok(_) => panic!("importing {} should fail", file.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn relative_error(logits: &[f32], reference: &[Vec<f32>]) -> f32 {
     let reference: Vec<f32> = reference.iter().flatten().copied().collect();
     assert_eq!(logits.len(), reference.len());
@@ -169,16 +178,7 @@ fn a_key_prefix_selects_the_sub_module() {
         key_prefix: Some("encoder.".into()),
         ..ImportOptions::default()
     };
-    let device = super::common::device();
-    let err = weights::import(
-        &spec(&load_fixture("lenet5"), 10),
-        &dir().join("lenet5-backbone.pth"),
-        &options,
-        &device,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = import_error(&dir().join("lenet5-backbone.pth"), &options);
     assert!(
         err.contains("no key starts with `encoder.`") && err.contains("backbone."),
         "{err}"
@@ -245,20 +245,11 @@ fn checkpoints_saved_by_training_code_load() {
     );
 
     // A top-level key that is not there names the ones that are.
-    let device = super::common::device();
     let missing = ImportOptions {
         top_level_key: Some("weights".into()),
         ..ImportOptions::default()
     };
-    let err = weights::import(
-        &spec(&load_fixture("lenet5"), 10),
-        &dir().join("lenet5-timm.pth"),
-        &missing,
-        &device,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = import_error(&dir().join("lenet5-timm.pth"), &missing);
     assert!(
         err.contains("'weights' not found") && err.contains("state_dict_ema"),
         "{err}"
@@ -319,10 +310,6 @@ fn integer_tensors_into_float_parameters_are_refused() {
     out.extend_from_slice(&bytes[8 + header_len..]);
     out.extend(std::iter::repeat_n(0u8, 48));
     std::fs::write(&file, out).unwrap();
-    let device = super::common::device();
-    let err = weights::import(&spec(&f, 10), &file, &ImportOptions::default(), &device)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = import_error(&file, &ImportOptions::default());
     assert!(err.contains("conv1.bias") && err.contains("I64"), "{err}");
 }
