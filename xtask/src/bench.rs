@@ -9,11 +9,11 @@ use burn::{
     optim::GradientsParams,
 };
 use kiln::{BuildOptions, ModelSpec, build_spec, tasks::load_dataset};
-use kiln_train::{
-    ClassificationModel, LossGuard, OptimSettings, OptimizerKind,
+use kiln_data::{
+    ClassificationBatcher,
     augment::{AugmentedDataset, parse},
-    data::ClassificationBatcher,
 };
+use kiln_train::{ClassificationModel, LossGuard, OptimSettings, OptimizerKind};
 use std::{path::PathBuf, time::Instant};
 
 #[derive(clap::Args)]

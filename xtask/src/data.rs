@@ -1,4 +1,4 @@
-use kiln_train::data::fetch::{FASHION_MNIST_DEB, FASHION_MNIST_FILES, fetch_debian, verify};
+use kiln_data::fetch::{FASHION_MNIST_DEB, FASHION_MNIST_FILES, fetch_debian, verify};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,7 +16,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         "mnist" => {
             let dir = root.join("datasets").join("mnist");
-            verify(&dir, &kiln_train::data::fetch::MNIST_FILES)?;
+            verify(&dir, &kiln_data::fetch::MNIST_FILES)?;
             println!("mnist ships in {} (checksums verified)", dir.display());
         }
         other => anyhow::bail!("unknown data set `{other}`; known: fashion-mnist, mnist"),

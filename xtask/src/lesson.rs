@@ -69,8 +69,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             lessons::grids::filter_grid(w, 8).save(&path)?;
             println!("{}", path.display());
             let image = image.unwrap_or(samples.join("mnist-test-0-label-7.png"));
-            let item = kiln_train::load_image(&image, &card.preprocessing)?;
-            let batch = kiln_train::data::ClassificationBatcher::new(&card.preprocessing);
+            let item = kiln_data::load_image(&image, &card.preprocessing)?;
+            let batch = kiln_data::ClassificationBatcher::new(&card.preprocessing);
             let x = burn::data::dataloader::batcher::Batcher::batch(&batch, vec![item], &device).images;
             let maps =
                 lessons::grids::feature_map_grid(&m, x, 0, 64, 4).ok_or_else(|| anyhow::anyhow!("no feature stage"))?;

@@ -18,6 +18,7 @@ pub mod backend;
 mod classifier;
 mod conv_block;
 mod encoder;
+pub mod fsutil;
 mod init;
 mod params;
 mod seeded;

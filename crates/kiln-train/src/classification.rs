@@ -1,6 +1,5 @@
 //! Training and validation steps for any [`ImageClassifier`].
 
-use crate::data::ClassificationBatch;
 use burn::{
     module::Module,
     nn::loss::CrossEntropyLossConfig,
@@ -8,6 +7,7 @@ use burn::{
     train::{ClassificationOutput, InferenceStep, Interrupter, TrainOutput, TrainStep},
 };
 use kiln_core::ImageClassifier;
+use kiln_data::ClassificationBatch;
 use std::sync::{Arc, Mutex};
 
 /// Wraps a classifier with cross-entropy training and validation steps (burn-train's

@@ -1,4 +1,4 @@
-use crate::data::DataError;
+use kiln_data::DataError;
 use thiserror::Error;
 
 /// Why training, evaluation or prediction failed.

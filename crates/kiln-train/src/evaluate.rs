@@ -1,8 +1,8 @@
 //! Test-set evaluation: accuracy, per-class accuracy, confusion matrix.
 
-use crate::data::{ClassificationBatcher, ImageItem};
 use burn::{data::dataloader::batcher::Batcher, tensor::Device};
 use kiln_core::{ImageClassifier, Preprocessing};
+use kiln_data::{ClassificationBatcher, ImageItem};
 use serde::Serialize;
 
 /// The result of evaluating a classifier on labelled images.

@@ -3,9 +3,7 @@
 use crate::transfer::{Freeze, Split, freeze_outside};
 use crate::{
     ClassificationModel, LossGuard, OptimSettings, OptimizerKind, Schedule, TrainError,
-    augment::AugmentedDataset,
     checkpoint::{AtomicFileCheckpointer, CHECKPOINT_DIR, latest_complete_checkpoint},
-    data::{ClassificationBatcher, ClassificationData, MixingBatcher},
     metrics_csv::write_metrics_csv,
 };
 use burn::{
@@ -17,6 +15,7 @@ use burn::{
     },
 };
 use kiln_core::Backbone;
+use kiln_data::{ClassificationBatcher, ClassificationData, MixingBatcher, augment::AugmentedDataset};
 use serde::{Deserialize, Serialize};
 use std::{io::IsTerminal, path::Path, time::Instant};
 
@@ -49,7 +48,7 @@ pub struct FitConfig {
     pub valid_size: usize,
     /// Data-loader worker threads.
     pub num_workers: usize,
-    /// Augmentation spec (see [`crate::augment`]), e.g. `crop:28,pad=2;rotate:10`.
+    /// Augmentation spec (see [`kiln_data::augment`]), e.g. `crop:28,pad=2;rotate:10`.
     #[serde(default)]
     pub augment: Option<String>,
     /// Train on only the first N training images (smoke runs, tests); `None` for all.
@@ -200,7 +199,7 @@ pub fn fit<M: Backbone>(
             .build_monitored(config.lr, total_steps, steps_per_epoch, monitor.clone()),
     };
     let augmentation = match &config.augment {
-        Some(spec) => crate::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?,
+        Some(spec) => kiln_data::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?,
         None => Default::default(),
     };
     let batcher = ClassificationBatcher::new(&data.preprocessing);

@@ -1,23 +1,18 @@
-//! Kiln's training crate: data sets and loaders, the fit loop, checkpoints, evaluation and
-//! image input.
+//! Kiln's training crate: the fit loop, optimisers and schedules, checkpoints, evaluation, and
+//! the import of pretrained weights (data sets, decoding and augmentation are `kiln-data`'s).
 //!
 //! ```text
-//! data::mnist::load(dir, MnistKind::Mnist) -> ClassificationData
 //! fit(model, &data, &FitConfig, run_dir, &device, resume) -> FitOutcome { model, .. }
 //! evaluate(&model, &data.test, &preprocessing, &device, batch) -> EvalReport
-//! load_image(path, &preprocessing) -> ImageItem
+//! import::import_weights(model, path, &rules, &options) -> (model, ImportReport)
 //! ```
 
-pub mod augment;
 pub mod checkpoint;
 mod classification;
-pub mod data;
 pub mod dense;
 mod error;
 mod evaluate;
 mod fit;
-pub mod fsutil;
-pub mod image_input;
 pub mod import;
 pub mod metrics_csv;
 mod optim;
@@ -31,6 +26,6 @@ pub use classification::{ClassificationModel, LossGuard};
 pub use error::TrainError;
 pub use evaluate::{EvalReport, evaluate};
 pub use fit::{FitConfig, FitOutcome, fit};
-pub use image_input::load_image;
+pub use kiln_core::fsutil;
 pub use optim::{OptimSettings, OptimizerKind};
 pub use schedule::{PlateauScheduler, Schedule, StepScheduler, ValidMonitor};

@@ -25,6 +25,7 @@ pub mod weights;
 
 pub use kiln_alexnet as alexnet;
 pub use kiln_core::{self as core, Activation, Backbone, FeatureInfo, ImageClassifier, Init, Preprocessing, device};
+pub use kiln_data as data;
 pub use kiln_inception as inception;
 pub use kiln_lenet as lenet;
 pub use kiln_localization as localization;

@@ -1,6 +1,6 @@
 //! Dense tasks (segmentation, localization): batches of images with masks and boxes, the
 //! metrics, and a plain training loop (augmentation of image, mask and boxes together is
-//! [`crate::augment::AugmentedDataset`]'s).
+//! [`kiln_data::augment::AugmentedDataset`]'s).
 
 mod metrics;
 mod train_loop;
@@ -8,12 +8,12 @@ mod train_loop;
 pub use metrics::{BoxMetrics, SegMetrics};
 pub use train_loop::{DenseFitConfig, DenseOutcome, EpochReport, fit_dense};
 
-use crate::{augment::Sample, data::ClassificationBatcher};
 use burn::{
     data::dataloader::batcher::Batcher,
     tensor::{Device, Int, Tensor, TensorData},
 };
 use kiln_core::Preprocessing;
+use kiln_data::{ClassificationBatcher, augment::Sample};
 
 /// A batch of a dense task.
 #[derive(Clone, Debug)]
@@ -62,7 +62,7 @@ pub fn resize_sample(sample: Sample, height: usize, width: usize) -> Sample {
                 data[y * width + x] = m.data[yy * m.width + xx];
             }
         }
-        crate::augment::Mask { data, height, width }
+        kiln_data::augment::Mask { data, height, width }
     });
     Sample {
         image: sample.image.resized(height, width),
@@ -70,7 +70,7 @@ pub fn resize_sample(sample: Sample, height: usize, width: usize) -> Sample {
         boxes: sample
             .boxes
             .iter()
-            .map(|b| crate::augment::BBox {
+            .map(|b| kiln_data::augment::BBox {
                 x0: b.x0 * sx,
                 y0: b.y0 * sy,
                 x1: b.x1 * sx,
@@ -82,7 +82,7 @@ pub fn resize_sample(sample: Sample, height: usize, width: usize) -> Sample {
 }
 
 /// A box as normalised `[cx, cy, w, h]`.
-pub fn normalised_cxcywh(b: &crate::augment::BBox, width: usize, height: usize) -> [f32; 4] {
+pub fn normalised_cxcywh(b: &kiln_data::augment::BBox, width: usize, height: usize) -> [f32; 4] {
     let (w, h) = (width as f32, height as f32);
     [
         (b.x0 + b.x1) / 2.0 / w,

@@ -3,11 +3,7 @@
 //! per-epoch `metrics.csv`, and a stop with a clear error on a non-finite loss.
 
 use super::{DenseBatch, DenseBatcher};
-use crate::{
-    OptimSettings, OptimizerKind, Schedule, TrainError,
-    augment::{AugmentedDataset, Sample},
-    fsutil,
-};
+use crate::{OptimSettings, OptimizerKind, Schedule, TrainError, fsutil};
 use burn::{
     data::{dataloader::DataLoaderBuilder, dataset::InMemDataset},
     module::Module,
@@ -15,6 +11,7 @@ use burn::{
     tensor::{Device, Tensor},
 };
 use kiln_core::Preprocessing;
+use kiln_data::augment::{AugmentedDataset, Sample};
 use serde::{Deserialize, Serialize};
 use std::{path::Path, time::Instant};
 
@@ -37,7 +34,7 @@ pub struct DenseFitConfig {
     pub seed: u64,
     /// Stop after this many steps.
     pub max_steps: Option<usize>,
-    /// Augmentation spec applied jointly to image, mask and boxes (see [`crate::augment`]).
+    /// Augmentation spec applied jointly to image, mask and boxes (see [`kiln_data::augment`]).
     pub augment: Option<String>,
 }
 
@@ -143,7 +140,7 @@ where
 
     let pipeline = match &config.augment {
         Some(spec) => {
-            let aug = crate::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?;
+            let aug = kiln_data::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?;
             if aug.batch.is_some() {
                 return Err(TrainError::Config(
                     "MixUp and CutMix mix labels of whole images; they do not apply to masks and boxes".into(),

@@ -4,15 +4,12 @@
 use super::DenseTask;
 use crate::tasks::load_dataset;
 use kiln_core::Preprocessing;
-use kiln_train::{
-    TrainError,
+use kiln_data::{
     augment::Sample,
-    data::{
-        canvas::{CanvasConfig, draw_canvases},
-        formats,
-    },
-    dense::resize_sample,
+    canvas::{CanvasConfig, draw_canvases},
+    formats,
 };
+use kiln_train::{TrainError, dense::resize_sample};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -5,10 +5,10 @@ use super::{DenseModel, load_dense};
 use burn::{data::dataloader::batcher::Batcher, tensor::Device};
 use image::{Rgb, RgbImage, imageops};
 use kiln_core::{Preprocessing, floats, ints};
+use kiln_data::augment::{BBox, Mask, Sample};
 use kiln_localization::cxcywh_to_xyxy;
 use kiln_train::{
     TrainError,
-    augment::{BBox, Mask, Sample},
     dense::{DenseBatcher, resize_sample},
 };
 use std::path::{Path, PathBuf};
@@ -200,7 +200,7 @@ pub fn predict_dense(
     let [h, w] = card.dense.image_size;
     let mut samples: Vec<(String, Sample)> = Vec::new();
     for path in images {
-        let item = kiln_train::data::formats::read_rgb(path)?.with_channels(card.preprocessing.channels);
+        let item = kiln_data::formats::read_rgb(path)?.with_channels(card.preprocessing.channels);
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

@@ -7,12 +7,11 @@ use burn::{
     tensor::{Device, Tensor},
 };
 use kiln_core::{Preprocessing, floats, ints};
+use kiln_data::{DataError, augment::Sample};
 use kiln_localization::{box_iou, cxcywh_to_xyxy, giou_loss, smooth_l1};
 use kiln_segmentation::{Upsample, dice_loss, pixel_cross_entropy};
 use kiln_train::{
     TrainError,
-    augment::Sample,
-    data::DataError,
     dense::{BoxMetrics, DenseBatch, DenseBatcher, DenseFitConfig, EpochReport, SegMetrics, fit_dense},
     fsutil::{commit, temp_path, write_atomic},
 };

@@ -1,11 +1,9 @@
-use kiln_train::{
-    TrainError,
-    data::{
-        ClassificationData, DataError,
-        cifar::{self, CifarKind},
-        mnist::{self, MnistKind},
-    },
+use kiln_data::{
+    ClassificationData, DataError,
+    cifar::{self, CifarKind},
+    mnist::{self, MnistKind},
 };
+use kiln_train::TrainError;
 use std::path::PathBuf;
 
 /// The data sets `train` and `eval` can load by name.
@@ -84,5 +82,5 @@ fn load_folder(spec: &str) -> Result<ClassificationData, TrainError> {
             }
         }
     }
-    Ok(kiln_train::data::image_folder::load(&path, channels, size)?)
+    Ok(kiln_data::image_folder::load(&path, channels, size)?)
 }

@@ -5,7 +5,8 @@ use burn::{
     tensor::{Device, activation::softmax},
 };
 use kiln_core::{Preprocessing, backend};
-use kiln_train::{TrainError, data::ClassificationBatcher, load_image};
+use kiln_data::{ClassificationBatcher, load_image};
+use kiln_train::TrainError;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

@@ -370,7 +370,7 @@ pub fn train(
 /// [`train`] on a data set already in memory (subsets, few-label splits, transfer studies).
 pub fn train_on(
     config: &TrainConfig,
-    mut data: kiln_train::data::ClassificationData,
+    mut data: kiln_data::ClassificationData,
     out: &Path,
     resume: bool,
 ) -> Result<TrainReport, TrainError> {
@@ -444,7 +444,7 @@ pub fn train_on(
 fn init_from(
     dir: &Path,
     config: &TrainConfig,
-    data: &mut kiln_train::data::ClassificationData,
+    data: &mut kiln_data::ClassificationData,
     device: &burn::tensor::Device,
     notes: &mut Vec<String>,
 ) -> Result<(crate::Model, ModelSpec), TrainError> {

@@ -4,7 +4,8 @@
 //! a smaller backbone learning rate.
 
 use super::{TrainConfig, TrainReport, load_dataset, train_on};
-use kiln_train::{FitConfig, TrainError, augment::Rng, data::ClassificationData, transfer::Freeze};
+use kiln_data::{ClassificationData, augment::Rng};
+use kiln_train::{FitConfig, TrainError, transfer::Freeze};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -130,14 +131,14 @@ pub struct TransferRow {
 
 /// The images of the given classes only, relabelled `0..classes.len()` in that order.
 pub fn class_subset(data: &ClassificationData, classes: &[usize]) -> ClassificationData {
-    let relabel = |items: &[kiln_train::data::ImageItem]| {
+    let relabel = |items: &[kiln_data::ImageItem]| {
         items
             .iter()
             .filter_map(|i| {
                 classes
                     .iter()
                     .position(|&c| c == i.label)
-                    .map(|l| kiln_train::data::ImageItem { label: l, ..i.clone() })
+                    .map(|l| kiln_data::ImageItem { label: l, ..i.clone() })
             })
             .collect()
     };

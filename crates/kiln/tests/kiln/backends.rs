@@ -7,7 +7,8 @@ use burn::{
     tensor::Device,
 };
 use kiln::{BuildOptions, ImageClassifier, ModelSpec, build_seeded, build_spec};
-use kiln_train::{ClassificationModel, LossGuard, data::ClassificationBatcher};
+use kiln_data::ClassificationBatcher;
+use kiln_train::{ClassificationModel, LossGuard};
 
 /// Losses of `steps` SGD steps from the weights in `record`, each on the same 32 MNIST images.
 fn losses(device: &Device, record: burn::store::ModuleRecord, steps: usize) -> Vec<f32> {

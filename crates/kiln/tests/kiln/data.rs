@@ -1,6 +1,6 @@
 //! The shipped MNIST files: checksums, counts, and the errors of a bad data directory.
 
-use kiln_train::data::{
+use kiln_data::{
     fetch::{MNIST_FILES, verify},
     mnist::{self, MnistKind},
 };

@@ -7,9 +7,9 @@ use kiln::dense::{
     train_dense_on,
 };
 use kiln::segmentation::{SegArch, Upsample};
-use kiln_train::{
+use kiln_data::{
     augment::{Rng, Sample, parse},
-    data::formats,
+    formats,
 };
 
 fn generated(task: DenseTask, train: usize, test: usize, size: usize) -> kiln::dense::DenseData {

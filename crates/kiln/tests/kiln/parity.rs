@@ -355,8 +355,8 @@ fn real_photo_preprocessing_and_logits_match_torchvision() {
     let device = super::common::device();
     let preprocessing = weights::imagenet_preprocessing("resnet18").unwrap();
     let image = super::common::root().join(&photo.image);
-    let item = kiln_train::load_image(&image, &preprocessing).unwrap();
-    let batch = kiln_train::data::ClassificationBatcher::new(&preprocessing).batch(vec![item], &device);
+    let item = kiln_data::load_image(&image, &preprocessing).unwrap();
+    let batch = kiln_data::ClassificationBatcher::new(&preprocessing).batch(vec![item], &device);
     let input_sum = batch.images.sum().into_scalar::<f32>();
     println!("input sum: kiln {input_sum}, torchvision {}", photo.input_sum);
     assert!((input_sum - photo.input_sum).abs() / photo.input_sum.abs() < 1e-5);

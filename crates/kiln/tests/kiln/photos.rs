@@ -7,7 +7,7 @@ use kiln::{
     core::Interpolation,
     weights::{PretrainedOptions, load_pretrained, resolve_weights},
 };
-use kiln_train::image_input::{resample::resize_planar, to_planar};
+use kiln_data::image::{resample::resize_planar, to_planar};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -89,7 +89,7 @@ fn resize_is_bit_exact_with_pillow() {
 fn jpeg_decoding_is_close_to_pillow() {
     let p = kiln::weights::imagenet_preprocessing("resnet50").unwrap();
     for photo in ["rocket.jpg", "chelsea-q90.jpg"] {
-        let kiln = kiln_train::load_image(&sample(photo), &p).unwrap();
+        let kiln = kiln_data::load_image(&sample(photo), &p).unwrap();
         let torchvision = image::open(fixtures().join(format!("{photo}.crop.png")))
             .unwrap()
             .to_rgb8();
@@ -183,7 +183,7 @@ fn published_weights_on_real_photos_match_torchvision() {
         }
         let p = &loaded.as_ref().unwrap().1;
         let photo = sample(&row.photo);
-        let item = kiln_train::load_image(&photo, &p.preprocessing).unwrap();
+        let item = kiln_data::load_image(&photo, &p.preprocessing).unwrap();
         assert_eq!(
             [1, item.channels, item.height, item.width],
             row.input_shape,
@@ -191,7 +191,7 @@ fn published_weights_on_real_photos_match_torchvision() {
             row.weights
         );
         let mut input = Vec::new();
-        kiln_train::data::ClassificationBatcher::new(&p.preprocessing).normalise_into(&item, &mut input);
+        kiln_data::ClassificationBatcher::new(&p.preprocessing).normalise_into(&item, &mut input);
         let sum: f64 = input.iter().map(|&v| v as f64).sum();
         let sq: f64 = input.iter().map(|&v| (v as f64).powi(2)).sum();
         let predictions =

@@ -1,4 +1,6 @@
-//! Data sets and loaders.
+//! Kiln's data: data sets, image decoding, augmentation and batchers (torchvision's `datasets`
+//! and `transforms`). Models and the training loop live elsewhere; this crate depends on
+//! `kiln-core` only.
 //!
 //! - [`idx`]: the IDX format of MNIST and Fashion-MNIST (plain or gzipped), read and written.
 //! - [`mnist`]: MNIST-style data sets from a directory of IDX files.
@@ -9,6 +11,7 @@
 //! - [`formats`]: image + PNG mask folders, Pascal VOC XML boxes, COCO JSON.
 //! - [`fetch`]: obtaining data that a package registry ships, with its checksum checked.
 
+pub mod augment;
 mod batcher;
 pub mod canvas;
 pub mod cifar;
@@ -16,10 +19,12 @@ mod error;
 pub mod fetch;
 pub mod formats;
 pub mod idx;
+pub mod image;
 pub mod image_folder;
 mod item;
 pub mod mnist;
 
 pub use batcher::{ClassificationBatch, ClassificationBatcher, MixingBatcher};
 pub use error::DataError;
+pub use image::load_image;
 pub use item::{ClassificationData, ImageItem};

@@ -12,7 +12,7 @@
 //! would need a streaming loader; see the README).
 
 use super::{ClassificationData, DataError, ImageItem};
-use crate::data::formats::read_rgb;
+use crate::formats::read_rgb;
 use kiln_core::Preprocessing;
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! What augmentation transforms: an image with, optionally, a per-pixel mask and boxes that must
 //! move with it.
 
-use crate::data::ImageItem;
+use crate::ImageItem;
 
 /// A bounding box in pixel coordinates of its image: `[x0, y0)`–`[x1, y1)`, x to the right,
 /// y down.

@@ -154,7 +154,7 @@ pub fn fetch_debian(package: &str, files: &[ExpectedFile], dest: &Path) -> Resul
     for file in files {
         let bytes = std::fs::read(staged.join(file.name)).map_err(|e| DataError::io(&staged, e))?;
         let target = dest.join(file.name);
-        crate::fsutil::write_atomic(&target, &bytes).map_err(|e| DataError::io(&target, e))?;
+        kiln_core::fsutil::write_atomic(&target, &bytes).map_err(|e| DataError::io(&target, e))?;
     }
     Ok(dest.to_path_buf())
 }

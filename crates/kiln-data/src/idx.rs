@@ -152,7 +152,7 @@ pub fn write_idx(path: impl AsRef<Path>, array: &IdxArray, gzip: bool) -> Result
     } else {
         bytes
     };
-    crate::fsutil::write_atomic(path, &bytes).map_err(|e| DataError::io(path, e))
+    kiln_core::fsutil::write_atomic(path, &bytes).map_err(|e| DataError::io(path, e))
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub use transforms::{
     ResizeCenterCrop, Transform,
 };
 
-use crate::data::ImageItem;
+use crate::ImageItem;
 use burn::data::dataset::{Dataset, DatasetError};
 use std::{
     collections::HashMap,

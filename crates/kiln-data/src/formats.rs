@@ -18,7 +18,7 @@ use std::{
 
 /// Decodes an image file into planar RGB bytes.
 pub fn read_rgb(path: &Path) -> Result<ImageItem, DataError> {
-    let rgb = crate::image_input::decode(path)?.to_rgb8();
+    let rgb = crate::image::decode(path)?.to_rgb8();
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let mut pixels = vec![0u8; 3 * w * h];
     for (i, p) in rgb.pixels().enumerate() {

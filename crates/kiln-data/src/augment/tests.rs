@@ -2,7 +2,7 @@
 //! aligned with the pixels they label.
 
 use super::*;
-use crate::data::ImageItem;
+use crate::ImageItem;
 
 const SPECS: [&str; 8] = [
     "flip:1",

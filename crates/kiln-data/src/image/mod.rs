@@ -4,7 +4,7 @@
 
 pub mod resample;
 
-use crate::data::{DataError, ImageItem};
+use crate::{DataError, ImageItem};
 use image::DynamicImage;
 use kiln_core::Preprocessing;
 use std::path::Path;
