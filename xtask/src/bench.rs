@@ -42,12 +42,20 @@ pub struct Args {
     /// Extra directory searched first for data sets.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Also time an image folder: decoding + random resized crop 224 + flip + batching on each
+    /// worker count of --workers, against a ResNet-18 training step at 224.
+    #[arg(long)]
+    folder: Option<PathBuf>,
+    /// Worker counts for --folder.
+    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    workers: Vec<usize>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let device = kiln::core::backend::checked_device(&a.backend)?;
-    let data = load_dataset("mnist", &crate::data_roots(a.data_dir))?;
-    let items: Vec<_> = data.train.iter().cycle().take(a.images).cloned().collect();
+    let data = load_dataset("mnist", &crate::data_roots(a.data_dir.clone()))?;
+    let indices: Vec<usize> = (0..a.images).map(|i| i % data.train.len()).collect();
+    let items = data.train.subset(&indices).items()?;
     let aug = parse(&a.augment).map_err(anyhow::Error::msg)?;
     let dataset = AugmentedDataset::new(InMemDataset::new(items), aug.pipeline, 1);
     let batcher = ClassificationBatcher::new(&data.preprocessing);
@@ -64,6 +72,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let pipeline = a.images as f64 / started.elapsed().as_secs_f64();
     println!("data pipeline ({}): {pipeline:.0} img/s on one thread", a.augment);
+    if let Some(folder) = &a.folder {
+        folder_rows(folder, &a, &device)?;
+    }
 
     let ad = device.clone().autodiff();
     for name in &a.models {
@@ -74,7 +85,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let model = build_spec(&ModelSpec::new(name, &options)?, &ad)?;
         let mut model = ClassificationModel::new(model, LossGuard::default());
         let mut optim = OptimizerKind::Sgd.build(&OptimSettings::default());
-        let items: Vec<_> = data.train[..a.batch_size].to_vec();
+        let items = data.train.subset(&(0..a.batch_size).collect::<Vec<_>>()).items()?;
         let mut time = 0.0;
         for step in 0..a.steps + 2 {
             let b = batcher.batch(items.clone(), &ad);
@@ -94,5 +105,71 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             pipeline / rate
         );
     }
+    Ok(())
+}
+
+/// The image-folder row: how fast photos are decoded and prepared as training batches at 224
+/// on N workers, against how fast ResNet-18 trains on them: which one is the bottleneck.
+fn folder_rows(folder: &std::path::Path, a: &Args, device: &burn::tensor::Device) -> anyhow::Result<()> {
+    use kiln_data::{
+        folder::{FolderOptions, photo_preprocessing},
+        loader::{LoaderConfig, OrderedLoader},
+    };
+    let data = kiln_data::folder::load(folder, &FolderOptions::default())?;
+    let n = a.images.min(data.train.len());
+    let set = data.train.subset(&(0..n).collect::<Vec<_>>());
+    let p = photo_preprocessing(3, 224, Default::default());
+    let pipeline = parse("rrc:224;flip").map_err(anyhow::Error::msg)?.pipeline;
+    let batcher = std::sync::Arc::new(ClassificationBatcher::new(&p));
+    for &workers in &a.workers {
+        let loader = OrderedLoader::new(
+            set.clone(),
+            pipeline.clone(),
+            batcher.clone(),
+            LoaderConfig {
+                batch_size: a.batch_size,
+                shuffle: Some(1),
+                workers,
+                ..LoaderConfig::default()
+            },
+            device.clone(),
+        );
+        let started = Instant::now();
+        for b in loader.epoch_iter() {
+            std::hint::black_box(b?);
+        }
+        let rate = n as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "image folder {} ({n} images): decode + rrc:224 + flip + batch: {rate:.0} img/s on {workers} worker(s)",
+            folder.display()
+        );
+    }
+    let ad = device.clone().autodiff();
+    let model = build_spec(
+        &ModelSpec::new("resnet18", &BuildOptions::new(data.classes.len(), 3))?,
+        &ad,
+    )?;
+    let mut model = ClassificationModel::new(model, LossGuard::default());
+    let mut optim = OptimizerKind::Sgd.build(&OptimSettings::default());
+    let batch = 16;
+    let items = (0..batch)
+        .map(|i| set.get(i % n).map(|item| kiln_data::image::prepare(item, &p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut time = 0.0;
+    for step in 0..a.steps.min(5) + 1 {
+        let b = batcher.batch(items.clone(), &ad);
+        let started = Instant::now();
+        let out = model.forward_classification(b);
+        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        model = optim.step(0.01, model, grads);
+        std::hint::black_box(out.loss.into_scalar::<f32>());
+        if step >= 1 {
+            time += started.elapsed().as_secs_f64();
+        }
+    }
+    println!(
+        "resnet18 training step at 224 (batch {batch}): {:.1} img/s",
+        (a.steps.min(5) * batch) as f64 / time
+    );
     Ok(())
 }

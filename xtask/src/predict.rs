@@ -2,7 +2,7 @@ use crate::checkpoint_args::CheckpointArgs;
 use kiln::{
     Preprocessing,
     core::Interpolation,
-    tasks::{Prediction, predict, predict_with},
+    tasks::{PredictOptions, Prediction, predict_batches},
     weights::{PretrainedOptions, load_pretrained, resolve_weights},
 };
 use std::path::PathBuf;
@@ -25,8 +25,15 @@ pub struct Args {
     /// torchvision's pretrained model].
     #[arg(long)]
     transform_input: Option<bool>,
-    /// Image files (PNG or JPEG); a dense model without images predicts on generated test canvases.
+    /// Image files, or directories (every image under them); a dense model without images
+    /// predicts on generated test canvases.
     images: Vec<PathBuf>,
+    /// Images per forward pass (results print as each batch finishes; memory stays bounded).
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Decoding threads [default: the number of cores].
+    #[arg(long)]
+    workers: Option<usize>,
     /// Dense models: how many generated test canvases to draw when no images are given.
     #[arg(long, default_value_t = 8)]
     count: usize,
@@ -58,7 +65,7 @@ pub struct Args {
     /// Backend.
     #[arg(long, default_value = kiln::core::DEFAULT_BACKEND)]
     backend: String,
-    /// Print JSON.
+    /// Print JSON lines: one object per image with `image` and `top` (index, name, probability).
     #[arg(long)]
     json: bool,
 }
@@ -97,8 +104,17 @@ fn overridden(a: &Args, mut p: Preprocessing) -> anyhow::Result<Preprocessing> {
     Ok(p)
 }
 
-fn predict_from_weights(a: &Args, weights: &std::path::Path) -> anyhow::Result<Vec<Prediction>> {
-    let device = kiln::core::backend::checked_device(&a.backend)?;
+/// The model, class names and preprocessing of `--model DIR` or `--weights FILE`.
+fn load(a: &Args, device: &burn::tensor::Device) -> anyhow::Result<(kiln::Model, Vec<String>, Preprocessing)> {
+    if let Some(dir) = &a.model {
+        let (model, card) = kiln::model_dir::load(dir, device)?;
+        return Ok((model, card.classes, overridden(a, card.preprocessing)?));
+    }
+    let Some(weights) = &a.weights else {
+        anyhow::bail!(
+            "give either --model DIR, or --weights FILE (with --arch NAME unless its name is a published one)"
+        );
+    };
     let file = resolve_weights(weights)?;
     if let Some(w) = file.warning() {
         eprintln!("{w}");
@@ -109,7 +125,7 @@ fn predict_from_weights(a: &Args, weights: &std::path::Path) -> anyhow::Result<V
         transform_input: a.transform_input,
         ..PretrainedOptions::default()
     };
-    let p = load_pretrained(&file, &options, &device)?;
+    let p = load_pretrained(&file, &options, device)?;
     if let Some(e) = p.entry.filter(|e| e.features_only.is_some()) {
         anyhow::bail!(
             "{} has no trained classifier (only `{}` holds valid values): use it as a backbone \
@@ -133,53 +149,69 @@ fn predict_from_weights(a: &Args, weights: &std::path::Path) -> anyhow::Result<V
         );
     }
     let preprocessing = overridden(a, p.preprocessing.clone())?;
-    Ok(predict_with(
-        &p.model,
-        &p.classes,
-        &preprocessing,
-        &a.images,
-        a.top,
-        &device,
-    )?)
+    Ok((p.model, p.classes, preprocessing))
+}
+
+fn line(p: &Prediction) -> String {
+    let top: Vec<String> = p
+        .top
+        .iter()
+        .map(|c| {
+            let label = if c.name == c.index.to_string() {
+                c.name.clone()
+            } else {
+                format!("{} {}", c.index, c.name)
+            };
+            format!("{label} {:.1}%", 100.0 * c.probability)
+        })
+        .collect();
+    format!("{}: {}", p.image.display(), top.join(", "))
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(dir) = a.model.as_ref().filter(|d| kiln::dense::is_dense_dir(d)) {
         return crate::dense::predict(dir, &a.images, a.count, a.out.clone(), &a.backend);
     }
-    anyhow::ensure!(!a.images.is_empty(), "name at least one image to classify");
-    let predictions = match (&a.model, &a.weights) {
-        (Some(dir), _) => predict(dir, &a.images, a.top, &a.backend)?,
-        (None, Some(weights)) => predict_from_weights(&a, weights)?,
-        _ => anyhow::bail!(
-            "give either --model DIR, or --weights FILE (with --arch NAME unless its name is a published one)"
-        ),
+    let images = kiln::data::files::expand_image_args(&a.images)?;
+    anyhow::ensure!(
+        !images.is_empty(),
+        "name at least one image (or a directory of images) to classify"
+    );
+    let device = kiln::core::backend::checked_device(&a.backend)?;
+    let (model, classes, preprocessing) = load(&a, &device)?;
+    let options = PredictOptions {
+        top_k: a.top,
+        batch_size: a.batch_size,
+        workers: a
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
+    let mut logits = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    predict_batches(&model, &classes, &preprocessing, &images, &options, &device, |batch| {
+        use std::io::Write;
+        for p in &batch {
+            // One line per image as each batch finishes: JSON lines with --json.
+            let text = if a.json {
+                serde_json::to_string(&serde_json::json!({"image": p.image, "top": p.top}))
+                    .expect("a prediction serialises")
+            } else {
+                line(p)
+            };
+            let _ = writeln!(stdout, "{text}");
+        }
+        let _ = stdout.flush();
+        if a.logits_json.is_some() {
+            logits.extend(
+                batch
+                    .into_iter()
+                    .map(|p| serde_json::json!({"image": p.image, "logits": p.logits})),
+            );
+        }
+        Ok(())
+    })?;
     if let Some(path) = &a.logits_json {
-        let rows: Vec<serde_json::Value> = predictions
-            .iter()
-            .map(|p| serde_json::json!({"image": p.image, "logits": p.logits}))
-            .collect();
-        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
-    }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&predictions)?);
-        return Ok(());
-    }
-    for p in predictions {
-        let top: Vec<String> = p
-            .top
-            .iter()
-            .map(|c| {
-                let label = if c.name == c.index.to_string() {
-                    c.name.clone()
-                } else {
-                    format!("{} {}", c.index, c.name)
-                };
-                format!("{label} {:.1}%", 100.0 * c.probability)
-            })
-            .collect();
-        println!("{}: {}", p.image.display(), top.join(", "));
+        std::fs::write(path, serde_json::to_string_pretty(&logits)?)?;
     }
     Ok(())
 }

@@ -88,6 +88,13 @@ pub struct Args {
     /// Train on the first N training images only (quick smoke runs).
     #[arg(long)]
     limit: Option<usize>,
+    /// Image folders without val/: the fraction of each class held out for validation (seeded,
+    /// stratified) [default: 0.1].
+    #[arg(long)]
+    val_split: Option<f64>,
+    /// Skip (and count) image files that cannot be decoded instead of stopping.
+    #[arg(long)]
+    skip_bad_images: bool,
     /// Run directory [default: runs/<model>-<dataset>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -163,6 +170,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         max_steps: a.max_steps,
         seed: a.seed,
         num_workers: a.workers,
+        val_split: a.val_split,
+        skip_bad_images: a.skip_bad_images.then_some(true),
         train_limit: a.limit,
         augment: a.augment,
     };

@@ -16,33 +16,25 @@ pub struct ClassificationBatch {
     pub mix: Option<crate::augment::Mix>,
 }
 
-/// A [`ClassificationBatcher`] followed by batch-level MixUp or CutMix. Its randomness is a
-/// function of the seed and the number of batches made so far.
+/// A [`ClassificationBatcher`] followed by batch-level MixUp or CutMix, drawn from the seed and
+/// the batch's number ([`crate::loader::IndexedBatcher`]).
 #[derive(Debug)]
 pub struct MixingBatcher {
     inner: ClassificationBatcher,
     mix: crate::augment::BatchMix,
     seed: u64,
-    batches: std::sync::atomic::AtomicU64,
 }
 
 impl MixingBatcher {
-    /// Mixes the batches of `inner`.
     pub fn new(inner: ClassificationBatcher, mix: crate::augment::BatchMix, seed: u64) -> Self {
-        Self {
-            inner,
-            mix,
-            seed,
-            batches: Default::default(),
-        }
+        Self { inner, mix, seed }
     }
-}
 
-impl Batcher<ImageItem, ClassificationBatch> for MixingBatcher {
-    fn batch(&self, items: Vec<ImageItem>, device: &Device) -> ClassificationBatch {
+    /// Batch number `index` (counted from the first epoch): its mixing is drawn from
+    /// (seed, index), so it does not depend on which thread made it.
+    pub fn batch_numbered(&self, items: Vec<ImageItem>, index: u64, device: &Device) -> ClassificationBatch {
         let batch = self.inner.batch(items, device);
-        let k = self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut rng = crate::augment::Rng::for_sample(self.seed, u64::MAX, k);
+        let mut rng = crate::augment::Rng::for_sample(self.seed, u64::MAX, index);
         let (images, mix) = self.mix.apply(batch.images, batch.targets.clone(), &mut rng);
         ClassificationBatch {
             images,

@@ -96,8 +96,9 @@ pub fn load(dir: &Path, kind: CifarKind) -> Result<ClassificationData, DataError
     Ok(ClassificationData {
         name: name.into(),
         classes: names(&dir.join(meta), classes),
-        train,
-        test: read_batch(&dir.join(test_file), label_bytes, classes)?,
+        train: train.into(),
+        valid: None,
+        test: read_batch(&dir.join(test_file), label_bytes, classes)?.into(),
         // The training-set statistics torchvision's CIFAR recipes use.
         preprocessing: Preprocessing {
             channels: 3,

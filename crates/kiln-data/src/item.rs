@@ -1,3 +1,4 @@
+use crate::ImageSet;
 use kiln_core::Preprocessing;
 
 /// One labelled image, pixels stored planar (`[channels, height, width]`) as bytes.
@@ -72,26 +73,44 @@ impl ImageItem {
     }
 }
 
-/// A classification data set: train and test items, class names and the normalisation that
-/// goes with it.
+/// A classification data set: train (and validation) and test images, class names and the
+/// normalisation that goes with it.
 #[derive(Clone, Debug)]
 pub struct ClassificationData {
-    /// Short name (`mnist`, `fashion-mnist`).
+    /// Short name (`mnist`, `fashion-mnist`, `folder:PATH`).
     pub name: String,
     /// Class names, indexed by label.
     pub classes: Vec<String>,
-    /// Training items.
-    pub train: Vec<ImageItem>,
-    /// Test items (never used for training or model selection).
-    pub test: Vec<ImageItem>,
+    /// Training images.
+    pub train: ImageSet,
+    /// Validation images, when the data set has its own (an image folder's `val/`, or its
+    /// stratified split); otherwise training holds out the last training images.
+    pub valid: Option<ImageSet>,
+    /// Test images (never used for training or model selection; for an image folder without a
+    /// separate test split, its validation images).
+    pub test: ImageSet,
     /// How images of this data set are normalised.
     pub preprocessing: Preprocessing,
 }
 
 impl ClassificationData {
-    /// Splits the training items into (train, validation), the last `valid` items held out.
-    pub fn split_validation(&self, valid: usize) -> (Vec<ImageItem>, Vec<ImageItem>) {
-        let cut = self.train.len().saturating_sub(valid);
-        (self.train[..cut].to_vec(), self.train[cut..].to_vec())
+    /// (train, validation): the data set's own validation images, or else the last `valid`
+    /// training images held out (MNIST's 55,000 / 5,000).
+    pub fn split_validation(&self, valid: usize) -> (ImageSet, ImageSet) {
+        if let Some(v) = &self.valid {
+            return (self.train.clone(), v.clone());
+        }
+        let n = self.train.len();
+        let cut = n.saturating_sub(valid);
+        let train: Vec<usize> = (0..cut).collect();
+        let held: Vec<usize> = (cut..n).collect();
+        (self.train.subset(&train), self.train.subset(&held))
+    }
+
+    /// Whether the images are photos decoded from files at their own sizes (image folders):
+    /// training takes a random resized crop, evaluation resizes the shorter side and takes the
+    /// centre crop, as torchvision's reference recipes do.
+    pub fn photos(&self) -> bool {
+        self.train.is_files()
     }
 }

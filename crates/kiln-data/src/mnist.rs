@@ -157,8 +157,9 @@ pub fn load(dir: &Path, kind: MnistKind) -> Result<ClassificationData, DataError
     Ok(ClassificationData {
         name: kind.name().into(),
         classes: kind.classes(),
-        train: load_split(dir, kind, Split::Train)?,
-        test: load_split(dir, kind, Split::Test)?,
+        train: load_split(dir, kind, Split::Train)?.into(),
+        valid: None,
+        test: load_split(dir, kind, Split::Test)?.into(),
         preprocessing: kind.preprocessing(),
     })
 }

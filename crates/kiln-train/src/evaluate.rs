@@ -1,9 +1,15 @@
-//! Test-set evaluation: accuracy, per-class accuracy, confusion matrix.
+//! Evaluation of a classifier on labelled images: top-1 and top-5 accuracy, per-class accuracy,
+//! confusion matrix, and how fast the data and the model went.
 
-use burn::{data::dataloader::batcher::Batcher, tensor::Device};
+use burn::tensor::Device;
 use kiln_core::{ImageClassifier, Preprocessing};
-use kiln_data::{ClassificationBatcher, ImageItem};
+use kiln_data::{
+    ClassificationBatcher, ImageSet,
+    augment::{Pipeline, Prepare},
+    loader::{LoaderConfig, OrderedLoader},
+};
 use serde::Serialize;
+use std::{sync::Arc, time::Instant};
 
 /// The result of evaluating a classifier on labelled images.
 #[derive(Clone, Debug, Serialize)]
@@ -14,35 +20,112 @@ pub struct EvalReport {
     pub correct: usize,
     /// `correct / total`.
     pub accuracy: f64,
+    /// Images whose label is among the 5 highest logits (models with more than 5 classes).
+    pub top5_correct: Option<usize>,
+    /// `top5_correct / total`.
+    pub top5_accuracy: Option<f64>,
     /// Per class: accuracy over the images of that class (recall).
     pub per_class_accuracy: Vec<f64>,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
+    /// Images skipped as undecodable (with `skip_bad`).
+    pub skipped: usize,
+    /// Images per second of wall time, end to end.
+    pub images_per_second: f64,
+    /// Images per second of the model alone (forward passes).
+    pub model_images_per_second: f64,
+    /// Images per second the data loading could deliver (decoding and preparing, over all its
+    /// workers): below the model's rate, the data is the bottleneck.
+    pub data_images_per_second: f64,
 }
 
-/// Runs `model` (in inference mode) over `items` in batches and tallies its top-1 predictions.
-pub fn evaluate<M: ImageClassifier>(
-    model: &M,
-    items: &[ImageItem],
-    preprocessing: &Preprocessing,
-    device: &Device,
-    batch_size: usize,
-) -> EvalReport {
-    let num_classes = model.num_classes();
-    let batcher = ClassificationBatcher::new(preprocessing);
-    let mut confusion = vec![vec![0usize; num_classes]; num_classes];
-    for chunk in items.chunks(batch_size.max(1)) {
-        let batch = batcher.batch(chunk.to_vec(), device);
-        let predicted = model.forward_logits(batch.images).argmax(1).flatten::<1>(0, 1);
-        let predicted: Vec<i64> = kiln_core::ints(predicted);
-        for (item, p) in chunk.iter().zip(predicted) {
-            if item.label < num_classes {
-                confusion[item.label][p as usize] += 1;
-            }
+/// How to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Images per forward pass.
+    pub batch_size: usize,
+    /// Data-loader worker threads.
+    pub workers: usize,
+    /// Skip (and count) undecodable files instead of failing.
+    pub skip_bad: bool,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 256,
+            workers: 0,
+            skip_bad: false,
         }
     }
+}
+
+/// The per-item pipeline of evaluation: photos (files at their own sizes) get the model's
+/// resize + centre crop; sets in memory are already at size.
+pub fn eval_pipeline(set: &ImageSet, preprocessing: &Preprocessing) -> Pipeline {
+    if set.is_files() {
+        Pipeline::new(vec![Arc::new(Prepare(preprocessing.clone()))])
+    } else {
+        Pipeline::default()
+    }
+}
+
+/// Runs `model` (in inference mode) over `set` in batches and tallies its predictions;
+/// `progress(done, total)` is called after each batch. An undecodable file is an error naming
+/// it, unless `options.skip_bad`.
+pub fn evaluate<M: ImageClassifier>(
+    model: &M,
+    set: &ImageSet,
+    preprocessing: &Preprocessing,
+    device: &Device,
+    options: &EvalOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<EvalReport, kiln_data::DataError> {
+    let num_classes = model.num_classes();
+    let loader = OrderedLoader::new(
+        set.clone(),
+        eval_pipeline(set, preprocessing),
+        Arc::new(ClassificationBatcher::new(preprocessing)),
+        LoaderConfig {
+            batch_size: options.batch_size.max(1),
+            workers: options.workers,
+            skip_bad: options.skip_bad,
+            ..LoaderConfig::default()
+        },
+        device.clone(),
+    );
+    let stats = loader.stats();
+    let top5 = num_classes > 5;
+    let mut confusion = vec![vec![0usize; num_classes]; num_classes];
+    let mut top5_correct = 0usize;
+    let started = Instant::now();
+    let mut model_seconds = 0.0;
+    let mut done = 0;
+    for batch in loader.epoch_iter() {
+        let batch = batch.map_err(|e| kiln_data::DataError::Mismatch(e.to_string()))?;
+        let forward = Instant::now();
+        let logits = model.forward_logits(batch.images);
+        let labels: Vec<i64> = kiln_core::ints(batch.targets);
+        let predicted: Vec<i64> = kiln_core::ints(logits.clone().argmax(1).flatten::<1>(0, 1));
+        let best5: Option<Vec<i64>> =
+            top5.then(|| kiln_core::ints(logits.topk_with_indices(5, 1).1.flatten::<1>(0, 1)));
+        model_seconds += forward.elapsed().as_secs_f64();
+        for (i, (&label, &p)) in labels.iter().zip(&predicted).enumerate() {
+            let label = label as usize;
+            if label < num_classes {
+                confusion[label][p as usize] += 1;
+                if let Some(best) = &best5 {
+                    top5_correct += usize::from(best[i * 5..i * 5 + 5].contains(&(label as i64)));
+                }
+            }
+        }
+        done += labels.len();
+        progress(done, set.len());
+    }
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
     let total: usize = confusion.iter().flatten().sum();
     let correct: usize = (0..num_classes).map(|c| confusion[c][c]).sum();
+    let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
     let per_class_accuracy = confusion
         .iter()
         .enumerate()
@@ -51,11 +134,18 @@ pub fn evaluate<M: ImageClassifier>(
             if n == 0 { 0.0 } else { row[c] as f64 / n as f64 }
         })
         .collect();
-    EvalReport {
+    let fraction = |n: usize| if total == 0 { 0.0 } else { n as f64 / total as f64 };
+    Ok(EvalReport {
         total,
         correct,
-        accuracy: if total == 0 { 0.0 } else { correct as f64 / total as f64 },
+        accuracy: fraction(correct),
+        top5_correct: top5.then_some(top5_correct),
+        top5_accuracy: top5.then(|| fraction(top5_correct)),
         per_class_accuracy,
         confusion,
-    }
+        skipped: stats.skipped(),
+        images_per_second: rate(done, wall),
+        model_images_per_second: rate(done, model_seconds),
+        data_images_per_second: rate(stats.items(), stats.busy_seconds() / options.workers.max(1) as f64),
+    })
 }

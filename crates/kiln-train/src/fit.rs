@@ -7,7 +7,6 @@ use crate::{
     metrics_csv::write_metrics_csv,
 };
 use burn::{
-    data::{dataloader::DataLoaderBuilder, dataset::InMemDataset},
     tensor::Device,
     train::{
         Learner, SupervisedTraining,
@@ -15,9 +14,13 @@ use burn::{
     },
 };
 use kiln_core::Backbone;
-use kiln_data::{ClassificationBatcher, ClassificationData, MixingBatcher, augment::AugmentedDataset};
+use kiln_data::{
+    ClassificationBatch, ClassificationBatcher, ClassificationData, MixingBatcher,
+    augment::{HorizontalFlip, Pipeline, Prepare, RandomResizedCrop},
+    loader::{IndexedBatcher, LoaderConfig, OrderedLoader},
+};
 use serde::{Deserialize, Serialize};
-use std::{io::IsTerminal, path::Path, time::Instant};
+use std::{io::IsTerminal, path::Path, sync::Arc, time::Instant};
 
 /// Hyper-parameters of one training run. Saved as `train.json` in the run directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,8 +49,12 @@ pub struct FitConfig {
     pub seed: u64,
     /// Training images held out for validation (the last ones of the training set).
     pub valid_size: usize,
-    /// Data-loader worker threads.
+    /// Data-loader worker threads (0: on the training thread). Batches are the same for every
+    /// count ([`OrderedLoader`]).
     pub num_workers: usize,
+    /// Skip (and count) image files that cannot be decoded instead of stopping on them.
+    #[serde(default)]
+    pub skip_bad_images: bool,
     /// Augmentation spec (see [`kiln_data::augment`]), e.g. `crop:28,pad=2;rotate:10`.
     #[serde(default)]
     pub augment: Option<String>,
@@ -76,6 +83,7 @@ impl Default for FitConfig {
             seed: 42,
             valid_size: 5_000,
             num_workers: 0,
+            skip_bad_images: false,
             train_limit: None,
             augment: None,
             freeze: Freeze::None,
@@ -128,6 +136,8 @@ pub struct FitOutcome<M> {
     pub seconds: f64,
     /// Training images processed per second of wall time (validation time included).
     pub images_per_second: f64,
+    /// Images skipped as undecodable (with `skip_bad_images`), training and validation passes.
+    pub skipped_images: usize,
 }
 
 /// `model` must have been built on an autodiff device (`device.clone().autodiff()`): Burn's
@@ -147,11 +157,11 @@ pub fn fit<M: Backbone>(
     resume: bool,
 ) -> Result<FitOutcome<M>, TrainError> {
     config.validate()?;
-    let (mut train_items, valid_items) = data.split_validation(config.valid_size);
+    let (mut train_set, valid_set) = data.split_validation(config.valid_size);
     if let Some(limit) = config.train_limit {
-        train_items.truncate(limit);
+        train_set = train_set.subset(&(0..limit.min(train_set.len())).collect::<Vec<_>>());
     }
-    if train_items.is_empty() || valid_items.is_empty() {
+    if train_set.is_empty() || valid_set.is_empty() {
         return Err(TrainError::Config(format!(
             "{} training images cannot be split into training and {} validation images",
             data.train.len(),
@@ -172,7 +182,7 @@ pub fn fit<M: Backbone>(
             config.epochs
         )));
     }
-    let n_train = train_items.len();
+    let n_train = train_set.len();
     let steps_per_epoch = n_train.div_ceil(config.batch_size);
     // The plateau schedule reads validation losses; other schedules need no read-back of them.
     let monitor = matches!(config.schedule, Schedule::Plateau { .. }).then(crate::ValidMonitor::default);
@@ -202,25 +212,38 @@ pub fn fit<M: Backbone>(
         Some(spec) => kiln_data::augment::parse(spec).map_err(|e| TrainError::Config(format!("--augment: {e}")))?,
         None => Default::default(),
     };
+    let (train_pipeline, valid_pipeline) = pipelines(data, augmentation.pipeline, config.augment.is_none());
     let batcher = ClassificationBatcher::new(&data.preprocessing);
-    let train_set = AugmentedDataset::new(InMemDataset::new(train_items), augmentation.pipeline, config.seed);
-    let train_loader = match augmentation.batch {
-        None => DataLoaderBuilder::new(batcher.clone()),
-        Some(mix) => DataLoaderBuilder::new(MixingBatcher::new(batcher.clone(), mix, config.seed)),
-    }
-    .batch_size(config.batch_size)
-    .shuffle(config.seed)
-    .num_workers(config.num_workers)
-    .set_device(device.clone())
-    .build(train_set);
-    let valid_loader = DataLoaderBuilder::new(batcher)
-        .batch_size(config.batch_size)
-        .num_workers(config.num_workers)
-        .set_device(device.clone())
-        .build(InMemDataset::new(valid_items));
+    let train_batcher: Arc<dyn IndexedBatcher<ClassificationBatch>> = match augmentation.batch {
+        None => Arc::new(batcher.clone()),
+        Some(mix) => Arc::new(MixingBatcher::new(batcher.clone(), mix, config.seed)),
+    };
+    let loading = |shuffle| LoaderConfig {
+        batch_size: config.batch_size,
+        shuffle,
+        workers: config.num_workers,
+        first_epoch: start_epoch,
+        skip_bad: config.skip_bad_images,
+        seed: config.seed,
+    };
+    let train_loader = OrderedLoader::new(
+        train_set,
+        train_pipeline,
+        train_batcher,
+        loading(Some(config.seed)),
+        device.clone(),
+    );
+    let valid_loader = OrderedLoader::new(
+        valid_set,
+        valid_pipeline,
+        Arc::new(batcher),
+        loading(None),
+        device.clone(),
+    );
+    let skipped = (train_loader.stats(), valid_loader.stats());
 
     let checkpoints = run_dir.join(CHECKPOINT_DIR);
-    let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
+    let mut training = SupervisedTraining::new(run_dir, Arc::new(train_loader), Arc::new(valid_loader))
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
         .with_custom_checkpointers(
@@ -294,5 +317,31 @@ pub fn fit<M: Backbone>(
         epochs_run,
         seconds,
         images_per_second: trained as f64 / seconds.max(1e-9),
+        skipped_images: skipped.0.skipped() + skipped.1.skipped(),
     })
+}
+
+/// The per-item pipelines of training and validation. Photos (image folders, at their own sizes)
+/// are trained as torchvision's reference recipes train them: a random resized crop to the
+/// input size (with the preprocessing's resampling) and a horizontal flip by default, or the
+/// given augmentation after a random resized crop when it does not start with a crop or resize
+/// of its own; they are validated on the evaluation transform (resize + centre crop). Data sets
+/// in memory are at size already.
+fn pipelines(data: &ClassificationData, augment: Pipeline, default_augment: bool) -> (Pipeline, Pipeline) {
+    if !data.photos() {
+        return (augment, Pipeline::default());
+    }
+    let p = &data.preprocessing;
+    let rrc = Arc::new(RandomResizedCrop {
+        interpolation: p.interpolation,
+        ..RandomResizedCrop::new(p.height)
+    });
+    let train = if default_augment {
+        Pipeline::new(vec![rrc, Arc::new(HorizontalFlip { p: 0.5 })])
+    } else if augment.starts_with_size() {
+        augment
+    } else {
+        augment.after(rrc)
+    };
+    (train, Pipeline::new(vec![Arc::new(Prepare(p.clone()))]))
 }

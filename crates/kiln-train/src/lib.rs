@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! fit(model, &data, &FitConfig, run_dir, &device, resume) -> FitOutcome { model, .. }
-//! evaluate(&model, &data.test, &preprocessing, &device, batch) -> EvalReport
+//! evaluate(&model, &data.test, &preprocessing, &device, &EvalOptions, progress) -> EvalReport
 //! import::import_weights(model, path, &rules, &options) -> (model, ImportReport)
 //! ```
 
@@ -24,7 +24,7 @@ pub mod transfer;
 
 pub use classification::{ClassificationModel, LossGuard};
 pub use error::TrainError;
-pub use evaluate::{EvalReport, evaluate};
+pub use evaluate::{EvalOptions, EvalReport, eval_pipeline, evaluate};
 pub use fit::{FitConfig, FitOutcome, fit};
 pub use kiln_core::fsutil;
 pub use optim::{OptimSettings, OptimizerKind};

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `flip` / `flip:0.5` | horizontal flip with probability p (0.5) |
 //! | `crop:28,pad=2` | zero-pad then random 28×28 crop |
-//! | `rrc:224` / `rrc:224,scale=0.08-1,ratio=0.75-1.333` | random resized crop |
+//! | `rrc:224` / `rrc:224,scale=0.08-1,ratio=0.75-1.333,interp=bicubic` | random resized crop |
 //! | `resize:256,crop=224` | resize shorter side then centre crop |
 //! | `multiscale:256-512,crop=224` | VGG's multi-scale random crop |
 //! | `affine:deg=10,translate=0.1,scale=0.9-1.1,shear=5` / `rotate:15` | random affine distortion |
@@ -29,7 +29,7 @@ pub use mix::{BatchMix, Mix};
 pub use rng::Rng;
 pub use sample::{BBox, Mask, Sample};
 pub use transforms::{
-    ColorJitter, HorizontalFlip, MultiScaleCrop, RandomAffine, RandomCrop, RandomErasing, RandomResizedCrop,
+    ColorJitter, HorizontalFlip, MultiScaleCrop, Prepare, RandomAffine, RandomCrop, RandomErasing, RandomResizedCrop,
     ResizeCenterCrop, Transform,
 };
 
@@ -58,6 +58,17 @@ impl Pipeline {
     /// Whether the pipeline does nothing.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
+    }
+
+    /// Whether the first step chooses the output size (a crop or a resize).
+    pub fn starts_with_size(&self) -> bool {
+        self.steps.first().is_some_and(|t| t.sets_size())
+    }
+
+    /// The pipeline with `step` first.
+    pub fn after(mut self, step: Arc<dyn Transform>) -> Self {
+        self.steps.insert(0, step);
+        self
     }
 
     /// Applies every step in order.
@@ -146,6 +157,10 @@ pub fn parse(spec: &str) -> Result<Augmentation, String> {
                     .map(|v| range(v, step))
                     .transpose()?
                     .unwrap_or((0.75, 4.0 / 3.0)),
+                interpolation: get("interp")
+                    .map(|v| v.parse().map_err(|e| format!("`{step}`: {e}")))
+                    .transpose()?
+                    .unwrap_or_default(),
             }),
             "resize" => Arc::new(ResizeCenterCrop {
                 resize: size("size")?,

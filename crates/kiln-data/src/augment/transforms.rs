@@ -4,11 +4,19 @@ use super::{
     Rng,
     sample::{BBox, Sample, clip, remap},
 };
+use crate::ImageItem;
+use kiln_core::{Interpolation, Preprocessing};
 
 /// A random (or fixed) transformation of one sample.
 pub trait Transform: Send + Sync + std::fmt::Debug {
     /// Applies the transform, drawing its randomness from `rng`.
     fn apply(&self, sample: Sample, rng: &mut Rng) -> Sample;
+
+    /// Whether the output has a size of the transform's own choosing (crops and resizes), so
+    /// that a pipeline starting with it needs no resize to the model's input before.
+    fn sets_size(&self) -> bool {
+        false
+    }
 }
 
 fn shift_scale(b: &BBox, dx: f32, dy: f32, sx: f32, sy: f32) -> BBox {
@@ -77,6 +85,10 @@ impl Transform for RandomCrop {
             |b| clip(shift_scale(b, -ox, -oy, 1.0, 1.0), size, size),
         )
     }
+
+    fn sets_size(&self) -> bool {
+        true
+    }
 }
 
 /// Crop a window `(x0, y0, cw, ch)` of the input and resize it to `out_w × out_h`.
@@ -112,7 +124,10 @@ fn random_box(
 }
 
 /// torchvision's `RandomResizedCrop`: a window of random area (`scale` of the image) and aspect
-/// ratio (log-uniform in `ratio`), resized to `size`×`size`.
+/// ratio (log-uniform in `ratio`), resized to `size`×`size`. An image alone is cropped to the
+/// integer window and resized as Pillow does (`interpolation`, antialiased, as torchvision's
+/// `resized_crop` on a PIL image); with a mask or boxes, all move together through one bilinear
+/// remap.
 #[derive(Clone, Debug)]
 pub struct RandomResizedCrop {
     /// Output side.
@@ -121,6 +136,44 @@ pub struct RandomResizedCrop {
     pub scale: (f32, f32),
     /// Aspect-ratio range (width / height).
     pub ratio: (f32, f32),
+    /// Resampling filter of the resize.
+    pub interpolation: Interpolation,
+}
+
+impl RandomResizedCrop {
+    /// torchvision's defaults: scale 0.08–1, ratio 3/4–4/3, bilinear.
+    pub fn new(size: usize) -> Self {
+        Self {
+            size,
+            scale: (0.08, 1.0),
+            ratio: (0.75, 4.0 / 3.0),
+            interpolation: Interpolation::Bilinear,
+        }
+    }
+
+    fn crop(&self, s: Sample, x0: usize, y0: usize, cw: usize, ch: usize) -> Sample {
+        if s.mask.is_some() || !s.boxes.is_empty() {
+            return crop_resize(s, x0 as f32, y0 as f32, cw as f32, ch as f32, self.size, self.size);
+        }
+        let img = &s.image;
+        let c = img.channels;
+        let plane = img.height * img.width;
+        let mut window = Vec::with_capacity(c * cw * ch);
+        for k in 0..c {
+            for y in y0..y0 + ch {
+                let row = k * plane + y * img.width;
+                window.extend_from_slice(&img.pixels[row + x0..row + x0 + cw]);
+            }
+        }
+        let pixels =
+            crate::image::resample::resize_planar(&window, c, cw, ch, self.size, self.size, self.interpolation);
+        Sample::image(ImageItem {
+            pixels,
+            height: self.size,
+            width: self.size,
+            ..s.image
+        })
+    }
 }
 
 impl Transform for RandomResizedCrop {
@@ -128,14 +181,34 @@ impl Transform for RandomResizedCrop {
         let (h, w) = (s.image.height as f32, s.image.width as f32);
         let fits = |bw: f32, bh: f32| (1.0..=w).contains(&bw.round()) && (1.0..=h).contains(&bh.round());
         if let Some((bw, bh)) = random_box(rng, h, w, self.scale, self.ratio, fits) {
-            let (cw, ch) = (bw.round(), bh.round());
-            let x0 = rng.below((w - cw) as usize + 1) as f32;
-            let y0 = rng.below((h - ch) as usize + 1) as f32;
-            return crop_resize(s, x0, y0, cw, ch, self.size, self.size);
+            let (cw, ch) = (bw.round() as usize, bh.round() as usize);
+            let x0 = rng.below(s.image.width - cw + 1);
+            let y0 = rng.below(s.image.height - ch + 1);
+            return self.crop(s, x0, y0, cw, ch);
         }
         // Fallback (as torchvision): the central crop of the whole image.
-        let side = h.min(w);
-        crop_resize(s, (w - side) / 2.0, (h - side) / 2.0, side, side, self.size, self.size)
+        let side = s.image.height.min(s.image.width);
+        let (x0, y0) = ((s.image.width - side) / 2, (s.image.height - side) / 2);
+        self.crop(s, x0, y0, side, side)
+    }
+
+    fn sets_size(&self) -> bool {
+        true
+    }
+}
+
+/// The evaluation transform of a model's preprocessing (torchvision's `Resize` + `CenterCrop`,
+/// Pillow's resampling), for photos at their own sizes: exactly what `predict` does to a file.
+#[derive(Clone, Debug)]
+pub struct Prepare(pub Preprocessing);
+
+impl Transform for Prepare {
+    fn apply(&self, s: Sample, _rng: &mut Rng) -> Sample {
+        Sample::image(crate::image::prepare(s.image, &self.0))
+    }
+
+    fn sets_size(&self) -> bool {
+        true
     }
 }
 
@@ -154,6 +227,10 @@ impl Transform for ResizeCenterCrop {
         let scale = self.resize as f32 / h.min(w);
         let (cw, ch) = (self.crop as f32 / scale, self.crop as f32 / scale);
         crop_resize(s, (w - cw) / 2.0, (h - ch) / 2.0, cw, ch, self.crop, self.crop)
+    }
+
+    fn sets_size(&self) -> bool {
+        true
     }
 }
 
@@ -178,6 +255,10 @@ impl Transform for MultiScaleCrop {
         let x0 = rng.range(0.0, (w - side).max(0.0));
         let y0 = rng.range(0.0, (h - side).max(0.0));
         crop_resize(s, x0, y0, side, side, self.crop, self.crop)
+    }
+
+    fn sets_size(&self) -> bool {
+        true
     }
 }
 

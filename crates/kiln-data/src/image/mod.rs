@@ -1,6 +1,13 @@
-//! Real image files (PNG, JPEG) turned into model input, preprocessed as the model was trained
-//! and as torchvision does it: colour conversion as Pillow's `convert`, resize as Pillow's
+//! Real image files turned into model input, preprocessed as the model was trained and as
+//! torchvision does it: colour conversion as Pillow's `convert`, resize as Pillow's
 //! `Image.resize` ([`resample`], bit-exact), centre crop as torchvision's `CenterCrop`.
+//!
+//! Formats: those of torchvision's `IMG_EXTENSIONS` (JPEG, PNG, BMP, TIFF, WebP, PPM/PGM).
+//! Grey, grey + alpha, RGBA and palette images become RGB or grey as Pillow's
+//! `convert('RGB')` / `convert('L')` make them (alpha dropped, not composited). 16-bit images
+//! are scaled to 8 bits (`v / 257`, rounded); Pillow instead clips them (`convert('L')` of an
+//! `I;16` PNG keeps `min(v, 255)`), which turns most 16-bit photos white: Kiln does not copy
+//! that.
 
 pub mod resample;
 
@@ -16,7 +23,20 @@ use std::path::Path;
 ///
 /// A missing, unreadable or corrupt file is a [`DataError`] naming the file.
 pub fn load_image(path: &Path, preprocessing: &Preprocessing) -> Result<ImageItem, DataError> {
-    Ok(prepare(decode(path)?, preprocessing))
+    Ok(prepare(decode_item(path, preprocessing.channels)?, preprocessing))
+}
+
+/// Decodes an image file at its own size into planar bytes with `channels` channels (1 or 3),
+/// label 0.
+pub fn decode_item(path: &Path, channels: usize) -> Result<ImageItem, DataError> {
+    let image = decode(path)?;
+    Ok(ImageItem {
+        pixels: to_planar(&image, channels),
+        channels,
+        height: image.height() as usize,
+        width: image.width() as usize,
+        label: 0,
+    })
 }
 
 /// Reads and decodes an image file; a missing or corrupt file is a [`DataError`] naming it.
@@ -103,33 +123,37 @@ pub fn center_crop(
     out
 }
 
-fn prepare(image: DynamicImage, p: &Preprocessing) -> ImageItem {
+/// Prepares a decoded item (of `p.channels` channels) as `p` says: shorter side resized to
+/// `p.resize` then the centre crop (torchvision's `Resize` + `CenterCrop`), or resized straight
+/// to the input size, with `p`'s resampling filter; then the inversion of light-background grey
+/// images when `p` asks for it. The label is kept.
+pub fn prepare(item: ImageItem, p: &Preprocessing) -> ImageItem {
     let (h, w) = (p.height, p.width);
-    let (iw, ih) = (image.width() as usize, image.height() as usize);
-    let pixels = to_planar(&image, p.channels);
+    let (iw, ih, c) = (item.width, item.height, item.channels);
     let resize = |pixels: &[u8], nw: usize, nh: usize| {
         if (nw, nh) == (iw, ih) {
             pixels.to_vec()
         } else {
-            resample::resize_planar(pixels, p.channels, iw, ih, nw, nh, p.interpolation)
+            resample::resize_planar(pixels, c, iw, ih, nw, nh, p.interpolation)
         }
     };
     let mut pixels = match p.resize {
         Some(short) => {
             let (nw, nh) = resized_size(iw, ih, short);
-            center_crop(&resize(&pixels, nw, nh), p.channels, nw, nh, w, h)
+            center_crop(&resize(&item.pixels, nw, nh), c, nw, nh, w, h)
         }
-        None => resize(&pixels, w, h),
+        None if (iw, ih) == (w, h) => item.pixels,
+        None => resize(&item.pixels, w, h),
     };
-    if p.channels == 1 && p.invert_light_background && border_mean(&pixels, w, h) > 127.0 {
+    if c == 1 && p.invert_light_background && border_mean(&pixels, w, h) > 127.0 {
         pixels.iter_mut().for_each(|v| *v = 255 - *v);
     }
     ImageItem {
         pixels,
-        channels: p.channels,
+        channels: c,
         height: h,
         width: w,
-        label: 0,
+        label: item.label,
     }
 }
 
@@ -151,6 +175,16 @@ fn border_mean(grey: &[u8], w: usize, h: usize) -> f64 {
 mod tests {
     use super::*;
 
+    fn item_of(image: &DynamicImage, channels: usize) -> ImageItem {
+        ImageItem {
+            pixels: to_planar(image, channels),
+            channels,
+            height: image.height() as usize,
+            width: image.width() as usize,
+            label: 0,
+        }
+    }
+
     #[test]
     fn corrupt_and_missing_files_are_errors() {
         let dir = tempfile::tempdir().unwrap();
@@ -169,7 +203,7 @@ mod tests {
         for y in 10..46 {
             img.put_pixel(28, y, image::Luma([0]));
         }
-        let item = prepare(DynamicImage::ImageLuma8(img), &Preprocessing::mnist());
+        let item = prepare(item_of(&DynamicImage::ImageLuma8(img), 1), &Preprocessing::mnist());
         assert_eq!((item.channels, item.height, item.width), (1, 28, 28));
         assert_eq!(item.pixels[0], 0, "background becomes black");
         assert!(item.pixels[14 * 28 + 14] > 50, "the stroke becomes light");
@@ -188,7 +222,7 @@ mod tests {
             invert_light_background: false,
             interpolation: Default::default(),
         };
-        let item = prepare(DynamicImage::ImageRgb8(img), &p);
+        let item = prepare(item_of(&DynamicImage::ImageRgb8(img), 3), &p);
         assert_eq!(item.pixels.len(), 3 * 64);
         assert!(item.pixels[64..128].iter().all(|&g| g == 7), "green plane");
     }

@@ -100,8 +100,9 @@ pub fn load_dense_data(
             config.object_size.1 = config.object_size.1.min(image_size);
             config.object_size.0 = config.object_size.0.min(config.object_size.1);
             let with_mask = matches!(task, DenseTask::Segment(_));
-            let cut = data.train.len().saturating_sub(5_000);
-            let (train_src, valid_src) = data.train.split_at(cut);
+            let (train_items, test_items) = (data.train.items()?, data.test.items()?);
+            let cut = train_items.len().saturating_sub(5_000);
+            let (train_src, valid_src) = train_items.split_at(cut);
             let classes = match task {
                 DenseTask::Segment(_) => std::iter::once("background".to_string())
                     .chain(data.classes.clone())
@@ -113,7 +114,7 @@ pub fn load_dense_data(
                 classes,
                 train: draw_canvases(train_src, &config, seed, *train, with_mask),
                 valid: draw_canvases(valid_src, &config, seed.wrapping_add(1), *valid, with_mask),
-                test: draw_canvases(&data.test, &config, seed.wrapping_add(2), *test, with_mask),
+                test: draw_canvases(&test_items, &config, seed.wrapping_add(2), *test, with_mask),
                 preprocessing: canvas_preprocessing(image_size),
             })
         }

@@ -1,6 +1,7 @@
 use kiln_data::{
     ClassificationData, DataError,
     cifar::{self, CifarKind},
+    folder::FolderOptions,
     mnist::{self, MnistKind},
 };
 use kiln_train::TrainError;
@@ -12,7 +13,7 @@ pub const DATASETS: [&str; 5] = [
     "fashion-mnist",
     "cifar10",
     "cifar100",
-    "folder:PATH[,size=N][,grey]",
+    "folder:PATH[,size=N][,grey] (PATH: an image folder or a path,label .csv/.tsv)",
 ];
 
 /// Directory names of the CIFAR archives as extracted (`cifar-10-binary.tar.gz`).
@@ -21,8 +22,17 @@ const CIFAR_DIRS: [(&str, &str); 2] = [("cifar10", "cifar-10-batches-bin"), ("ci
 /// Loads a data set by name, from the first of `roots` that has a `{name}/` directory
 /// (`datasets/mnist` ships with Kiln; `cargo xtask data fashion-mnist` fills `data/fashion-mnist`).
 pub fn load_dataset(name: &str, roots: &[PathBuf]) -> Result<ClassificationData, TrainError> {
+    load_dataset_with(name, roots, &FolderOptions::default())
+}
+
+/// [`load_dataset`], image folders read with `folder` (channels, validation split, seed).
+pub fn load_dataset_with(
+    name: &str,
+    roots: &[PathBuf],
+    folder: &FolderOptions,
+) -> Result<ClassificationData, TrainError> {
     if let Some(spec) = name.strip_prefix("folder:") {
-        return load_folder(spec);
+        return load_folder(spec, folder);
     }
     if let Some((short, folder)) = CIFAR_DIRS.iter().find(|(n, _)| *n == name) {
         let tried: Vec<PathBuf> = roots.iter().flat_map(|r| [r.join(short), r.join(folder)]).collect();
@@ -61,20 +71,34 @@ pub fn load_dataset(name: &str, roots: &[PathBuf]) -> Result<ClassificationData,
     }
 }
 
-/// `folder:PATH[,size=N][,grey]`: an image folder (torchvision's `ImageFolder` layout), loaded
-/// as RGB (or grey) `N × N` images (default 224).
-fn load_folder(spec: &str) -> Result<ClassificationData, TrainError> {
+/// `folder:PATH[,size=N][,grey]`: an image folder (torchvision's `ImageFolder` layouts, or a
+/// `path,label` list), listed now and decoded when fetched. Without `size`, the model's input
+/// size is used (`preprocessing.height` is 0 here); `grey` reads the images as grey.
+fn load_folder(spec: &str, options: &FolderOptions) -> Result<ClassificationData, TrainError> {
+    let (path, size, grey) = parse_folder_spec(spec)?;
+    let options = FolderOptions {
+        channels: if grey { 1 } else { options.channels },
+        ..options.clone()
+    };
+    let mut data = kiln_data::folder::load(&path, &options)?;
+    data.preprocessing.height = size.unwrap_or(0);
+    data.preprocessing.width = size.unwrap_or(0);
+    Ok(data)
+}
+
+/// `PATH[,size=N][,grey]` → (path, size, grey).
+pub fn parse_folder_spec(spec: &str) -> Result<(PathBuf, Option<usize>, bool), TrainError> {
     let mut parts = spec.split(',');
     let path = PathBuf::from(parts.next().unwrap_or_default());
-    let (mut size, mut channels) = (224, 3);
+    let (mut size, mut grey) = (None, false);
     for part in parts {
         match part.split_once('=') {
             Some(("size", n)) => {
-                size = n
-                    .parse()
-                    .map_err(|_| TrainError::Config(format!("folder data set: size `{n}` is not a number")))?
+                size = Some(n.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    TrainError::Config(format!("folder data set: size `{n}` is not a positive number"))
+                })?)
             }
-            None if part == "grey" || part == "gray" => channels = 1,
+            None if part == "grey" || part == "gray" => grey = true,
             _ => {
                 return Err(TrainError::Config(format!(
                     "folder data set: unknown option `{part}` (size=N, grey)"
@@ -82,5 +106,5 @@ fn load_folder(spec: &str) -> Result<ClassificationData, TrainError> {
             }
         }
     }
-    Ok(kiln_data::image_folder::load(&path, channels, size)?)
+    Ok((path, size, grey))
 }

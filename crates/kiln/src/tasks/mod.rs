@@ -7,9 +7,9 @@ mod predict;
 mod train;
 mod transfer;
 
-pub use data::{DATASETS, load_dataset};
-pub use eval::{EvalOutput, eval};
-pub use predict::{Prediction, TopClass, predict, predict_with};
+pub use data::{DATASETS, load_dataset, load_dataset_with, parse_folder_spec};
+pub use eval::{EvalOutput, ModelSource, eval, eval_dir};
+pub use predict::{PredictOptions, Prediction, TopClass, predict, predict_batches, predict_with};
 pub use train::{TrainConfig, TrainOverrides, TrainReport, resolve_train_config, train, train_on};
 pub use transfer::{
     Strategy, TransferConfig, TransferRow, TransferSource, class_subset, few_labels, markdown_table, transfer_study,

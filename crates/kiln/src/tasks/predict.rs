@@ -1,14 +1,20 @@
 use crate::{ImageClassifier, Model, model_dir};
 use burn::{
-    data::dataloader::batcher::Batcher,
     module::Module,
     tensor::{Device, activation::softmax},
 };
 use kiln_core::{Preprocessing, backend};
-use kiln_data::{ClassificationBatcher, load_image};
+use kiln_data::{
+    ClassificationBatcher, ImageSet,
+    augment::{Pipeline, Prepare},
+    loader::{LoaderConfig, OrderedLoader},
+};
 use kiln_train::TrainError;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 /// The top classes predicted for one image.
 #[derive(Clone, Debug, Serialize)]
@@ -32,8 +38,30 @@ pub struct TopClass {
     pub probability: f32,
 }
 
-/// Classifies image files (PNG, JPEG) with the model in `model_dir`, preprocessing each image
-/// as the model was trained. A file that cannot be read or decoded is an error naming it.
+/// How to predict.
+#[derive(Clone, Debug)]
+pub struct PredictOptions {
+    /// Classes shown per image.
+    pub top_k: usize,
+    /// Images per forward pass: memory is bounded by a few batches, whatever the number of
+    /// images.
+    pub batch_size: usize,
+    /// Decoding threads.
+    pub workers: usize,
+}
+
+impl Default for PredictOptions {
+    fn default() -> Self {
+        Self {
+            top_k: 3,
+            batch_size: 32,
+            workers: 0,
+        }
+    }
+}
+
+/// Classifies image files with the model in `model_dir`, preprocessing each image as the model
+/// was trained. A file that cannot be read or decoded is an error naming it.
 pub fn predict(
     model_dir: &Path,
     images: &[PathBuf],
@@ -45,8 +73,7 @@ pub fn predict(
     predict_with(&model, &card.classes, &card.preprocessing, images, top_k, &device)
 }
 
-/// Classifies image files with `model` (put in inference mode here), preprocessing each as
-/// `preprocessing` says.
+/// Classifies image files with `model`, all results at once (see [`predict_batches`]).
 pub fn predict_with(
     model: &Model,
     classes: &[String],
@@ -55,37 +82,75 @@ pub fn predict_with(
     top_k: usize,
     device: &Device,
 ) -> Result<Vec<Prediction>, TrainError> {
+    let mut out = Vec::with_capacity(images.len());
+    let options = PredictOptions {
+        top_k,
+        ..PredictOptions::default()
+    };
+    predict_batches(model, classes, preprocessing, images, &options, device, |batch| {
+        out.extend(batch);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Classifies image files with `model` (put in inference mode here), preprocessing each as
+/// `preprocessing` says, in batches decoded on `options.workers` threads; `on_batch` receives
+/// each batch's predictions, in the order of `images`, as soon as it is done.
+pub fn predict_batches(
+    model: &Model,
+    classes: &[String],
+    preprocessing: &Preprocessing,
+    images: &[PathBuf],
+    options: &PredictOptions,
+    device: &Device,
+    mut on_batch: impl FnMut(Vec<Prediction>) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
     let model = model.valid();
-    let items = images
-        .iter()
-        .map(|p| load_image(p, preprocessing))
-        .collect::<Result<Vec<_>, _>>()?;
-    if items.is_empty() {
-        return Ok(Vec::new());
+    // Each image's label is its position, so that every result finds its file.
+    let set = ImageSet::files(
+        images.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect(),
+        preprocessing.channels,
+    );
+    let loader = OrderedLoader::new(
+        set,
+        Pipeline::new(vec![Arc::new(Prepare(preprocessing.clone()))]),
+        Arc::new(ClassificationBatcher::new(preprocessing)),
+        LoaderConfig {
+            batch_size: options.batch_size.max(1),
+            workers: options.workers,
+            ..LoaderConfig::default()
+        },
+        device.clone(),
+    );
+    for batch in loader.epoch_iter() {
+        let batch = batch.map_err(|e| TrainError::Data(kiln_data::DataError::Mismatch(e.to_string())))?;
+        let positions: Vec<i64> = kiln_core::ints(batch.targets);
+        let logits = model.forward_logits(batch.images);
+        let [n, k] = logits.dims();
+        let raw: Vec<f32> = kiln_core::floats(logits.clone());
+        let probs: Vec<f32> = kiln_core::floats(softmax(logits, 1));
+        let predictions = (0..n)
+            .map(|i| {
+                let row = &probs[i * k..(i + 1) * k];
+                let mut order: Vec<usize> = (0..k).collect();
+                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+                Prediction {
+                    image: images[positions[i] as usize].clone(),
+                    top: order
+                        .into_iter()
+                        .take(options.top_k.max(1))
+                        .map(|c| TopClass {
+                            index: c,
+                            name: classes.get(c).cloned().unwrap_or_else(|| c.to_string()),
+                            probability: row[c],
+                        })
+                        .collect(),
+                    logits: raw[i * k..(i + 1) * k].to_vec(),
+                }
+            })
+            .collect();
+        on_batch(predictions)?;
     }
-    let batch = ClassificationBatcher::new(preprocessing).batch(items, device);
-    let logits = model.forward_logits(batch.images);
-    let [n, k] = logits.dims();
-    let raw: Vec<f32> = kiln_core::floats(logits.clone());
-    let probs: Vec<f32> = kiln_core::floats(softmax(logits, 1));
-    Ok((0..n)
-        .map(|i| {
-            let row = &probs[i * k..(i + 1) * k];
-            let mut order: Vec<usize> = (0..k).collect();
-            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-            Prediction {
-                image: images[i].clone(),
-                top: order
-                    .into_iter()
-                    .take(top_k.max(1))
-                    .map(|c| TopClass {
-                        index: c,
-                        name: classes.get(c).cloned().unwrap_or_else(|| c.to_string()),
-                        probability: row[c],
-                    })
-                    .collect(),
-                logits: raw[i * k..(i + 1) * k].to_vec(),
-            }
-        })
-        .collect())
+    Ok(())
 }

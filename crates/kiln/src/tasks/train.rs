@@ -1,4 +1,4 @@
-use super::load_dataset;
+use super::load_dataset_with;
 use crate::{
     BuildOptions, ModelSpec,
     model_dir::{self, ModelCard},
@@ -6,7 +6,9 @@ use crate::{
 use kiln_core::{Activation, backend};
 use kiln_train::import::ImportOptions;
 use kiln_train::transfer::Freeze;
-use kiln_train::{EvalReport, FitConfig, OptimizerKind, Schedule, TrainError, evaluate, fit, fsutil::write_atomic};
+use kiln_train::{
+    EvalOptions, EvalReport, FitConfig, OptimizerKind, Schedule, TrainError, evaluate, fit, fsutil::write_atomic,
+};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,10 @@ pub struct TrainConfig {
     /// ResNet: force the small-image stem on (`Some(true)`) or off; `None` picks it below 64 px.
     #[serde(default)]
     pub small_stem: Option<bool>,
+    /// Image folders without `val/`: the fraction of each class held out for validation
+    /// (seeded, stratified); `None`: 0.1.
+    #[serde(default)]
+    pub val_split: Option<f64>,
     /// Optimisation hyper-parameters.
     pub fit: FitConfig,
 }
@@ -72,6 +78,8 @@ impl TrainConfig {
             max_steps: f.max_steps,
             seed: Some(f.seed),
             num_workers: Some(f.num_workers),
+            val_split: self.val_split,
+            skip_bad_images: Some(f.skip_bad_images),
             train_limit: f.train_limit,
             augment: f.augment.clone(),
         }
@@ -133,6 +141,10 @@ pub struct TrainOverrides {
     pub seed: Option<u64>,
     /// `--workers`.
     pub num_workers: Option<usize>,
+    /// `--val-split`.
+    pub val_split: Option<f64>,
+    /// `--skip-bad-images`.
+    pub skip_bad_images: Option<bool>,
     /// `--limit`: train on the first N training images only.
     pub train_limit: Option<usize>,
     /// `--augment`: an augmentation spec.
@@ -202,6 +214,8 @@ impl TrainOverrides {
             max_steps,
             seed,
             num_workers,
+            val_split,
+            skip_bad_images,
             train_limit,
             augment
         )
@@ -297,13 +311,16 @@ pub fn resolve_train_config(o: &TrainOverrides, out: &Path, resume: bool) -> Res
         .to_string();
     let defaults = FitConfig::default();
     let optimizer = o.optimizer.unwrap_or(defaults.optimizer);
+    let dataset = o.dataset.clone().unwrap_or_else(|| "mnist".into());
+    let photos = dataset.starts_with("folder:");
     Ok(TrainConfig {
         small_stem: None,
         model: arch,
-        dataset: o.dataset.clone().unwrap_or_else(|| "mnist".into()),
+        val_split: o.val_split,
         backend: o.backend.clone().unwrap_or_else(|| backend::DEFAULT_BACKEND.into()),
         activation: o.activation,
         image_size: o.image_size,
+        dataset,
         init_from: o.init_from.clone(),
         init_import: ImportOptions {
             key_prefix: o.key_prefix.clone(),
@@ -318,7 +335,14 @@ pub fn resolve_train_config(o: &TrainOverrides, out: &Path, resume: bool) -> Res
             optimizer,
             seed: o.seed.unwrap_or(defaults.seed),
             valid_size: defaults.valid_size,
-            num_workers: o.num_workers.unwrap_or(defaults.num_workers),
+            // Image folders decode on every core by default (batches are the same for any count);
+            // data in memory needs no workers.
+            num_workers: o.num_workers.unwrap_or(if photos {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                defaults.num_workers
+            }),
+            skip_bad_images: o.skip_bad_images.unwrap_or(false),
             train_limit: o.train_limit,
             augment: o.augment.clone(),
             optim: kiln_train::OptimSettings {
@@ -363,7 +387,13 @@ pub fn train(
     out: &Path,
     resume: bool,
 ) -> Result<TrainReport, TrainError> {
-    let data = load_dataset(&config.dataset, data_roots)?;
+    let info = crate::lookup(&config.model).map_err(|e| TrainError::Config(e.to_string()))?;
+    let folder = kiln_data::folder::FolderOptions {
+        channels: info.input[0],
+        val_split: config.val_split.unwrap_or(0.1),
+        seed: config.fit.seed,
+    };
+    let data = load_dataset_with(&config.dataset, data_roots, &folder)?;
     train_on(config, data, out, resume)
 }
 
@@ -376,14 +406,30 @@ pub fn train_on(
 ) -> Result<TrainReport, TrainError> {
     let device = backend::checked_device(&config.backend).map_err(|e| TrainError::Config(e.to_string()))?;
     let channels = data.preprocessing.channels;
-    // Images smaller than the architecture accepts (MNIST's 28×28 for AlexNet's 63) are resized
-    // up to its minimum, or to --image-size.
-    let min = crate::lookup(&config.model).map(|i| i.min_size).unwrap_or(1);
-    let size = config
-        .image_size
-        .unwrap_or(data.preprocessing.height.max(data.preprocessing.width).max(min));
-    data.preprocessing.height = size;
-    data.preprocessing.width = size;
+    let info = crate::lookup(&config.model).map_err(|e| TrainError::Config(e.to_string()))?;
+    if data.photos() {
+        // Photos: `size`×`size` crops (--image-size, the folder's size=N, else the model's own
+        // input size, 28 for LeNet-5) in the model's channels, torchvision's recipe transforms.
+        let spec_size = Some(data.preprocessing.height).filter(|&s| s > 0);
+        let size = config
+            .image_size
+            .or(spec_size)
+            .unwrap_or(info.input[1])
+            .max(info.min_size);
+        let channels = data.preprocessing.channels;
+        data.preprocessing = kiln_data::folder::photo_preprocessing(channels, size, data.preprocessing.interpolation);
+    } else {
+        // Images smaller than the architecture accepts (MNIST's 28×28 for AlexNet's 63) are
+        // resized up to its minimum, or to --image-size.
+        let size = config.image_size.unwrap_or(
+            data.preprocessing
+                .height
+                .max(data.preprocessing.width)
+                .max(info.min_size),
+        );
+        data.preprocessing.height = size;
+        data.preprocessing.width = size;
+    }
     let ad = device.clone().autodiff();
     let init_lock = kiln_core::seed_for_init(&device, config.fit.seed);
     let mut init_notes = Vec::new();
@@ -425,7 +471,19 @@ pub fn train_on(
         preprocessing: data.preprocessing.clone(),
         kiln_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let test = evaluate(&outcome.model, &data.test, &data.preprocessing, &device, 256);
+    let eval_options = EvalOptions {
+        batch_size: 256,
+        workers: config.fit.num_workers,
+        skip_bad: config.fit.skip_bad_images,
+    };
+    let test = evaluate(
+        &outcome.model,
+        &data.test,
+        &data.preprocessing,
+        &device,
+        &eval_options,
+        |_, _| {},
+    )?;
     model_dir::save(out, outcome.model, &card)?;
     Ok(TrainReport {
         out: out.to_path_buf(),
@@ -474,6 +532,7 @@ fn init_from(
             data.preprocessing.channels = 3;
             data.preprocessing.mean = p.preprocessing.mean;
             data.preprocessing.std = p.preprocessing.std;
+            data.preprocessing.interpolation = p.preprocessing.interpolation;
         }
         return Ok((p.model, p.spec));
     }

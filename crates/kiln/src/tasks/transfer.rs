@@ -131,16 +131,14 @@ pub struct TransferRow {
 
 /// The images of the given classes only, relabelled `0..classes.len()` in that order.
 pub fn class_subset(data: &ClassificationData, classes: &[usize]) -> ClassificationData {
-    let relabel = |items: &[kiln_data::ImageItem]| {
-        items
-            .iter()
-            .filter_map(|i| {
-                classes
-                    .iter()
-                    .position(|&c| c == i.label)
-                    .map(|l| kiln_data::ImageItem { label: l, ..i.clone() })
-            })
-            .collect()
+    let relabel = |set: &kiln_data::ImageSet| {
+        set.relabeled(
+            set.labels()
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, label)| classes.iter().position(|&c| c == label).map(|l| (i, l)))
+                .collect(),
+        )
     };
     ClassificationData {
         name: format!(
@@ -154,6 +152,7 @@ pub fn class_subset(data: &ClassificationData, classes: &[usize]) -> Classificat
         ),
         classes: classes.iter().map(|&c| data.classes[c].clone()).collect(),
         train: relabel(&data.train),
+        valid: data.valid.as_ref().map(relabel),
         test: relabel(&data.test),
         preprocessing: data.preprocessing.clone(),
     }
@@ -176,12 +175,12 @@ pub fn few_labels(
     let mut taken = vec![0usize; data.classes.len()];
     let (mut train, mut rest) = (Vec::new(), Vec::new());
     for i in order {
-        let item = &data.train[i];
-        if taken[item.label] < per_class {
-            taken[item.label] += 1;
-            train.push(item.clone());
-        } else if rest.len() < valid {
-            rest.push(item.clone());
+        let label = data.train.label(i);
+        if taken[label] < per_class {
+            taken[label] += 1;
+            train.push(i);
+        } else if rest.len() < valid && data.valid.is_none() {
+            rest.push(i);
         }
     }
     if let Some(c) = taken.iter().position(|&t| t < per_class) {
@@ -190,7 +189,10 @@ pub fn few_labels(
             data.classes[c], taken[c]
         )));
     }
+    // The hold-out goes last, where the fit loop takes it from (a data set with its own
+    // validation images keeps them).
     train.extend(rest);
+    let train = data.train.subset(&train);
     Ok(ClassificationData {
         name: format!("{}-{per_class}-per-class", data.name),
         train,
@@ -215,6 +217,7 @@ fn run(
         image_size: config.image_size,
         init_from,
         init_import: config.init_import.clone(),
+        val_split: None,
         fit,
     };
     train_on(&train, data, out, false)

@@ -21,7 +21,7 @@ fn losses(device: &Device, record: burn::store::ModuleRecord, steps: usize) -> V
     let batcher = ClassificationBatcher::new(&data.preprocessing);
     (0..steps)
         .map(|_| {
-            let batch = batcher.batch(data.train[..32].to_vec(), &ad);
+            let batch = batcher.batch(data.train.subset(&(0..32).collect::<Vec<_>>()).items().unwrap(), &ad);
             let out = model.forward_classification(batch);
             let loss = out.loss.clone().into_scalar::<f32>();
             let grads = GradientsParams::from_grads(out.loss.backward(), &model);

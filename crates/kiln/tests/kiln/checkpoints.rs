@@ -128,6 +128,7 @@ fn init_from_half_and_double_precision_checkpoints_trains() {
                 small_stem: None,
                 init_from: Some(dir().join(format!("lenet5-{dtype}.{ext}"))),
                 init_import: Default::default(),
+                val_split: None,
                 fit: kiln_train::FitConfig {
                     epochs: 1,
                     max_steps: Some(2),

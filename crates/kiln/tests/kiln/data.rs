@@ -12,10 +12,10 @@ fn shipped_mnist_matches_its_checksums_and_official_counts() {
     let data = mnist::load(&dir, MnistKind::Mnist).unwrap();
     assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
     let mut counts = [0usize; 10];
-    data.train.iter().for_each(|i| counts[i.label] += 1);
+    data.train.labels().into_iter().for_each(|l| counts[l] += 1);
     // Per-class counts of the official training set.
     assert_eq!(counts, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-    let first: Vec<usize> = data.test[..5].iter().map(|i| i.label).collect();
+    let first: Vec<usize> = data.test.labels()[..5].to_vec();
     assert_eq!(first, [7, 2, 1, 0, 4]);
 }
 

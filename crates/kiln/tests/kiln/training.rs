@@ -61,7 +61,20 @@ fn resume_continues_from_the_last_complete_checkpoint() {
     let col = rows[0].split(',').position(|c| c == "train_accuracy").unwrap();
     let acc = |row: &str| row.split(',').nth(col).unwrap().parse::<f64>().unwrap();
     assert!(acc(rows[2]) > acc(rows[1]) + 5.0, "{csv}");
-    let report = kiln_train::evaluate(&second.model, &data.test[..1000], &data.preprocessing, &device, 250);
+    let first_1000 = data.test.subset(&(0..1000).collect::<Vec<_>>());
+    let options = kiln_train::EvalOptions {
+        batch_size: 250,
+        ..Default::default()
+    };
+    let report = kiln_train::evaluate(
+        &second.model,
+        &first_1000,
+        &data.preprocessing,
+        &device,
+        &options,
+        |_, _| {},
+    )
+    .unwrap();
     assert!(report.accuracy > 0.7, "accuracy {}", report.accuracy);
 
     // Nothing left to do: a clear error, not a silent no-op.
@@ -112,6 +125,7 @@ fn lenet_on_mnist(fit: FitConfig) -> TrainConfig {
         image_size: None,
         init_from: None,
         init_import: Default::default(),
+        val_split: None,
         small_stem: None,
         fit,
     }
@@ -134,7 +148,7 @@ fn train_then_eval_and_predict_real_png_digits() {
         assert!(run.path().join(file).is_file(), "{file} missing");
     }
 
-    let eval = kiln::tasks::eval(run.path(), None, "flex", &super::common::data_roots(), 500).unwrap();
+    let eval = kiln::tasks::eval_dir(run.path(), None, "flex", &super::common::data_roots(), 500).unwrap();
     assert_eq!(
         eval.report.correct, report.test.correct,
         "eval reloads the same weights"

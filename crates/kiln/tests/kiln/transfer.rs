@@ -206,6 +206,7 @@ fn lenet5_from(dataset: &str, init_from: std::path::PathBuf, fit: FitConfig) -> 
         small_stem: None,
         init_from: Some(init_from),
         init_import: Default::default(),
+        val_split: None,
         fit,
     }
 }
