@@ -122,8 +122,15 @@ pub struct OrderedLoader<O> {
     config: LoaderConfig,
     device: Device,
     epoch: Arc<AtomicUsize>,
-    shuffler: Option<Arc<Mutex<StdRng>>>,
+    shuffler: Option<Arc<Mutex<Shuffler>>>,
     stats: Arc<LoaderStats>,
+}
+
+/// The generator of the epochs' orders, and how many epochs' orders to skip before the next
+/// one (a resumed run).
+struct Shuffler {
+    rng: StdRng,
+    skip: usize,
 }
 
 impl<O> Clone for OrderedLoader<O> {
@@ -163,11 +170,10 @@ impl<O: Send + 'static> OrderedLoader<O> {
         let epoch = Arc::new(AtomicUsize::new(config.first_epoch));
         // A resumed run continues the sequence of orders where it stopped.
         let shuffler = config.shuffle.map(|seed| {
-            let mut rng = StdRng::seed_from_u64(seed);
-            for _ in 0..config.first_epoch {
-                shuffled(&mut rng, set.len());
-            }
-            Arc::new(Mutex::new(rng))
+            Arc::new(Mutex::new(Shuffler {
+                rng: StdRng::seed_from_u64(seed),
+                skip: config.first_epoch,
+            }))
         });
         Self {
             set,
@@ -195,7 +201,13 @@ impl<O: Send + 'static> OrderedLoader<O> {
     fn plan(&self) -> Vec<Vec<usize>> {
         let n = self.set.len();
         let order: Vec<usize> = match &self.shuffler {
-            Some(rng) => shuffled(&mut rng.lock().unwrap_or_else(|p| p.into_inner()), n),
+            Some(shuffler) => {
+                let mut s = shuffler.lock().unwrap_or_else(|p| p.into_inner());
+                for _ in 0..std::mem::take(&mut s.skip) {
+                    shuffled(&mut s.rng, n);
+                }
+                shuffled(&mut s.rng, n)
+            }
             None => (0..n).collect(),
         };
         order
@@ -431,9 +443,17 @@ impl<O: Send + 'static> DataLoader<O> for OrderedLoader<O> {
         self.set.len()
     }
 
+    /// The loader on another device. As Burn's loader does, the copy shuffles with a generator
+    /// forked from this one's (which advances it).
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<O>> {
         let mut loader = self.clone();
         loader.device = device.clone();
+        loader.epoch = Arc::new(AtomicUsize::new(self.epoch.load(Ordering::SeqCst)));
+        loader.shuffler = self.shuffler.as_ref().map(|shuffler| {
+            let mut s = shuffler.lock().unwrap_or_else(|p| p.into_inner());
+            let rng = s.rng.fork();
+            Arc::new(Mutex::new(Shuffler { rng, skip: s.skip }))
+        });
         Arc::new(loader)
     }
 

@@ -20,7 +20,8 @@ pub struct EvalReport {
     pub correct: usize,
     /// `correct / total`.
     pub accuracy: f64,
-    /// Images whose label is among the 5 highest logits (models with more than 5 classes).
+    /// Images whose label is among the 5 highest logits (every image when the model has 5
+    /// classes or fewer); `None` for a 1-class model.
     pub top5_correct: Option<usize>,
     /// `top5_correct / total`.
     pub top5_accuracy: Option<f64>,
@@ -95,7 +96,8 @@ pub fn evaluate<M: ImageClassifier>(
         device.clone(),
     );
     let stats = loader.stats();
-    let top5 = num_classes > 5;
+    let top5 = num_classes > 1;
+    let k = num_classes.min(5);
     let mut confusion = vec![vec![0usize; num_classes]; num_classes];
     let mut top5_correct = 0usize;
     let started = Instant::now();
@@ -108,14 +110,14 @@ pub fn evaluate<M: ImageClassifier>(
         let labels: Vec<i64> = kiln_core::ints(batch.targets);
         let predicted: Vec<i64> = kiln_core::ints(logits.clone().argmax(1).flatten::<1>(0, 1));
         let best5: Option<Vec<i64>> =
-            top5.then(|| kiln_core::ints(logits.topk_with_indices(5, 1).1.flatten::<1>(0, 1)));
+            top5.then(|| kiln_core::ints(logits.topk_with_indices(k, 1).1.flatten::<1>(0, 1)));
         model_seconds += forward.elapsed().as_secs_f64();
         for (i, (&label, &p)) in labels.iter().zip(&predicted).enumerate() {
             let label = label as usize;
             if label < num_classes {
                 confusion[label][p as usize] += 1;
                 if let Some(best) = &best5 {
-                    top5_correct += usize::from(best[i * 5..i * 5 + 5].contains(&(label as i64)));
+                    top5_correct += usize::from(best[i * k..i * k + k].contains(&(label as i64)));
                 }
             }
         }

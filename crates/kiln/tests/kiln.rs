@@ -14,6 +14,8 @@ mod course;
 mod data;
 #[path = "kiln/dense.rs"]
 mod dense;
+#[path = "kiln/folders.rs"]
+mod folders;
 #[path = "kiln/parity.rs"]
 mod parity;
 #[path = "kiln/photos.rs"]

@@ -42,10 +42,46 @@ pub fn decode_item(path: &Path, channels: usize) -> Result<ImageItem, DataError>
 /// Reads and decodes an image file; a missing or corrupt file is a [`DataError`] naming it.
 pub(crate) fn decode(path: &Path) -> Result<DynamicImage, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    image::load_from_memory(&bytes).map_err(|e| DataError::Image {
+    let bad = |reason: String| DataError::Image {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        if let Some(rgb) = cmyk_jpeg(&bytes).map_err(bad)? {
+            return Ok(DynamicImage::ImageRgb8(rgb));
+        }
+    }
+    image::load_from_memory(&bytes).map_err(|e| bad(e.to_string()))
+}
+
+/// A CMYK (or YCCK) JPEG as Pillow reads it: the raw CMYK planes, inverted when an Adobe
+/// APP14 marker says they were stored inverted (Pillow's `CMYK;I`), then Pillow's `cmyk2rgb`
+/// (`R = (255 - K) - C (255 - K) / 255` in its fixed point). `None` for other JPEGs.
+fn cmyk_jpeg(bytes: &[u8]) -> Result<Option<image::RgbImage>, String> {
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+    let mut probe = zune_jpeg::JpegDecoder::new(ZCursor::new(bytes));
+    probe.decode_headers().map_err(|e| e.to_string())?;
+    if !matches!(probe.input_colorspace(), Some(ColorSpace::CMYK | ColorSpace::YCCK)) {
+        return Ok(None);
+    }
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::CMYK);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    let cmyk = decoder.decode().map_err(|e| e.to_string())?;
+    let (w, h) = decoder.dimensions().ok_or("no dimensions")?;
+    let adobe = bytes.windows(7).any(|m| m[..2] == [0xFF, 0xEE] && &m[4..] == b"Ado");
+    let muldiv255 = |a: u32, b: u32| {
+        let t = a * b + 128;
+        ((t >> 8) + t) >> 8
+    };
+    let rgb = cmyk
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let v = |i: usize| if adobe { 255 - p[i] as u32 } else { p[i] as u32 };
+            let nk = 255 - v(3);
+            [0, 1, 2].map(|c| nk.saturating_sub(muldiv255(v(c), nk)) as u8)
+        })
+        .collect();
+    Ok(image::RgbImage::from_raw(w as u32, h as u32, rgb))
 }
 
 /// The image as planar bytes (`[channels, height, width]`) with 1 or 3 channels, converted as
