@@ -81,8 +81,8 @@ pub struct Args {
     /// Seed of initialisation, shuffling and augmentation [default: 42].
     #[arg(long)]
     seed: Option<u64>,
-    /// Data-loader threads; 0 loads in the training thread, which keeps batch order (and results)
-    /// deterministic [default: 0].
+    /// Data-loader threads (0: on the training thread); batches are the same for any count
+    /// [default: every core for image folders, 0 for data sets in memory].
     #[arg(long)]
     workers: Option<usize>,
     /// Train on the first N training images only (quick smoke runs).
