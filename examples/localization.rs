@@ -27,8 +27,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.fit.augment = Some("crop:48,pad=4".into());
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = root.join("runs/example-localization");
-    let report = train_dense(&config, &out, &[root.join("datasets")])?;
+    // A free run directory: an earlier run of the example is kept (runs/example-localization-2, ...).
+    let out = kiln::run_dir::choose_out(None, &root.join("runs/example-localization"), false, false)?.path;
+    let report = train_dense(&config, &out, &[root.join("datasets")], false)?;
     println!(
         "test after {} epoch(s), {:.0} s: {:?}",
         config.fit.epochs, report.seconds, report.test

@@ -35,8 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.fit.epochs = epochs;
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = root.join("runs/example-segmentation");
-    let report = train_dense(&config, &out, &[root.join("datasets")])?;
+    // A free run directory: an earlier run of the example is kept (runs/example-segmentation-2, ...).
+    let out = kiln::run_dir::choose_out(None, &root.join("runs/example-segmentation"), false, false)?.path;
+    let report = train_dense(&config, &out, &[root.join("datasets")], false)?;
     println!(
         "test after {epochs} epoch(s), {:.0} s: {:?}",
         report.seconds, report.test

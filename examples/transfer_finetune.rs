@@ -15,7 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = TransferConfig::from_example_args(&args, vec![Strategy::Scratch, Strategy::FineTune { mult: 0.1 }])?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let data = [root.join("datasets"), root.join("data")];
-    let rows = transfer_study(&config, &root.join("runs/example-finetune"), &data)?;
+    let out = kiln::run_dir::choose_out(None, &root.join("runs/example-finetune"), false, false)?.path;
+    let rows = transfer_study(&config, &out, &data)?;
     println!("{}", markdown_table(&rows));
     Ok(())
 }

@@ -23,6 +23,8 @@ pub struct DenseFlags {
     pub seed: Option<u64>,
     pub max_steps: Option<usize>,
     pub out: Option<PathBuf>,
+    pub resume: bool,
+    pub overwrite: bool,
     pub data_dir: Option<PathBuf>,
     pub init_from: Option<PathBuf>,
     pub init_import: kiln_train::import::ImportOptions,
@@ -74,11 +76,14 @@ pub fn train(f: DenseFlags) -> anyhow::Result<()> {
             DenseTask::Localize => None,
         })
         .unwrap_or_default();
-    let out = f.out.unwrap_or_else(|| {
-        crate::workspace_root()
-            .join("runs")
-            .join(format!("{}{up}-{}", config.task.name(), config.backbone))
-    });
+    let default = crate::workspace_root()
+        .join("runs")
+        .join(format!("{}{up}-{}", config.task.name(), config.backbone));
+    let chosen = kiln::run_dir::choose_out(f.out.as_deref(), &default, f.resume, f.overwrite)?;
+    if let Some(note) = &chosen.note {
+        println!("{note}");
+    }
+    let out = chosen.path;
     println!(
         "training {}{} with the {} encoder on {:?}, {} epochs, batch {}, {} lr {} -> {}",
         config.task.name(),
@@ -91,7 +96,7 @@ pub fn train(f: DenseFlags) -> anyhow::Result<()> {
         config.fit.lr,
         out.display()
     );
-    let report = train_dense(&config, &out, &crate::data_roots(f.data_dir))?;
+    let report = train_dense(&config, &out, &crate::data_roots(f.data_dir), f.resume)?;
     println!("trained in {:.1} s, {} parameters", report.seconds, report.params);
     let test: Vec<String> = report.test.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
     println!("test: {}", test.join(", "));

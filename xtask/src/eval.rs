@@ -33,6 +33,10 @@ pub struct Args {
     /// Skip (and count) images that cannot be decoded instead of stopping.
     #[arg(long)]
     skip_bad_images: bool,
+    /// Accept truncated image files (the missing part filled grey), with a warning; by default
+    /// they are an error naming the file, as in Pillow.
+    #[arg(long)]
+    allow_truncated: bool,
     /// Backend.
     #[arg(long, default_value = kiln::core::DEFAULT_BACKEND)]
     backend: String,
@@ -65,6 +69,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         skip_bad: a.skip_bad_images,
+        decode: kiln::data::image::DecodeOptions {
+            allow_truncated: a.allow_truncated,
+        },
     };
     let started = std::time::Instant::now();
     let mut shown = 0.0;

@@ -14,9 +14,12 @@ pub struct Args {
     /// weights-table name once fetched.
     #[arg(long)]
     from: PathBuf,
-    /// The model directory to write.
+    /// The model directory to write (refused when it holds a model, unless --overwrite).
     #[arg(long)]
     out: PathBuf,
+    /// When --out already holds a model: move it aside (to DIR.old-N) first.
+    #[arg(long)]
+    overwrite: bool,
     /// Classes of the new model [default: the checkpoint's]; another count keeps the backbone
     /// and initialises a fresh classifier.
     #[arg(long)]
@@ -51,6 +54,10 @@ fn read_classes(file: &std::path::Path, num_classes: usize) -> anyhow::Result<Ve
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let chosen = kiln::run_dir::choose_out(Some(&a.out), &a.out, false, a.overwrite)?;
+    if let Some(note) = &chosen.note {
+        println!("{note}");
+    }
     let device = kiln::device(kiln::core::DEFAULT_BACKEND)?;
     let file = resolve_weights(&a.from)?;
     if let Some(w) = file.warning() {

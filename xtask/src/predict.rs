@@ -34,6 +34,10 @@ pub struct Args {
     /// Decoding threads [default: the number of cores].
     #[arg(long)]
     workers: Option<usize>,
+    /// Accept truncated image files (the missing part filled grey), with a warning; by default
+    /// they are an error naming the file, as in Pillow.
+    #[arg(long)]
+    allow_truncated: bool,
     /// Dense models: how many generated test canvases to draw when no images are given.
     #[arg(long, default_value_t = 8)]
     count: usize,
@@ -185,6 +189,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         workers: a
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        decode: kiln::data::image::DecodeOptions {
+            allow_truncated: a.allow_truncated,
+        },
     };
     let mut logits = Vec::new();
     let mut stdout = std::io::stdout().lock();

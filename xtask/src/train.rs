@@ -95,12 +95,19 @@ pub struct Args {
     /// Skip (and count) image files that cannot be decoded instead of stopping.
     #[arg(long)]
     skip_bad_images: bool,
+    /// Accept truncated image files (the missing part filled grey), with a warning; by default
+    /// they are an error naming the file, as in Pillow.
+    #[arg(long)]
+    allow_truncated: bool,
     /// Run directory [default: runs/<model>-<dataset>].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue from the last complete checkpoint in the run directory.
     #[arg(long)]
     resume: bool,
+    /// When --out already holds a model or run: move it aside (to DIR.old-N) and start afresh.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Extra directory searched first for data sets.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -135,6 +142,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             seed: a.seed,
             max_steps: a.max_steps,
             out: a.out,
+            resume: a.resume,
+            overwrite: a.overwrite,
             data_dir: a.data_dir,
             init_from: a.init_from,
             init_import: a.checkpoint.options(),
@@ -172,6 +181,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         num_workers: a.workers,
         val_split: a.val_split,
         skip_bad_images: a.skip_bad_images.then_some(true),
+        allow_truncated: a.allow_truncated.then_some(true),
         train_limit: a.limit,
         augment: a.augment,
     };
@@ -186,11 +196,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // The run directory depends on the resolved model and data set; resolve once without a
     // directory to learn them, then again against the directory when resuming.
     let fresh = resolve_train_config(&overrides, std::path::Path::new(""), false)?;
-    let out = a.out.unwrap_or_else(|| {
-        crate::workspace_root()
-            .join("runs")
-            .join(format!("{}-{}", fresh.model, fresh.dataset))
-    });
+    let default = crate::workspace_root().join("runs").join(format!(
+        "{}-{}",
+        fresh.model,
+        fresh.dataset.replace(['/', ':', ','], "_")
+    ));
+    let chosen = kiln::run_dir::choose_out(a.out.as_deref(), &default, a.resume, a.overwrite)?;
+    if let Some(note) = &chosen.note {
+        println!("{note}");
+    }
+    let out = chosen.path;
     let config = resolve_train_config(&overrides, &out, a.resume)?;
     kiln::device(&config.backend)?;
     let f = &config.fit;
@@ -208,8 +223,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         out.display()
     );
     let report = train(&config, &crate::data_roots(a.data_dir), &out, a.resume)?;
-    for note in &report.init_notes {
-        println!("--init-from: {note}");
+    for note in &report.notes {
+        println!("{note}");
     }
     if let Some(epoch) = report.resumed_from {
         println!("resumed after epoch {epoch}");

@@ -48,9 +48,12 @@ pub struct Args {
     /// Backend.
     #[arg(long)]
     backend: Option<String>,
-    /// Output directory [default: runs/transfer].
+    /// Output directory [default: runs/transfer, or the next free runs/transfer-N].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// When --out already holds a study: move it aside (to DIR.old-N) and start afresh.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -93,7 +96,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(b) = a.backend {
         c.backend = b;
     }
-    let out = a.out.unwrap_or_else(|| crate::workspace_root().join("runs/transfer"));
+    let chosen = kiln::run_dir::choose_out(
+        a.out.as_deref(),
+        &crate::workspace_root().join("runs/transfer"),
+        false,
+        a.overwrite,
+    )?;
+    if let Some(note) = &chosen.note {
+        println!("{note}");
+    }
+    let out = chosen.path;
     let started = std::time::Instant::now();
     let rows = transfer_study(&c, &out, &crate::data_roots(None))?;
     println!("{}", markdown_table(&rows));

@@ -31,6 +31,8 @@ pub struct FolderOptions {
     pub val_split: f64,
     /// Seed of that split.
     pub seed: u64,
+    /// How the files are read (truncated files).
+    pub decode: crate::image::DecodeOptions,
 }
 
 impl Default for FolderOptions {
@@ -39,6 +41,7 @@ impl Default for FolderOptions {
             channels: 3,
             val_split: 0.1,
             seed: 42,
+            decode: Default::default(),
         }
     }
 }
@@ -215,7 +218,7 @@ fn not_found(root: &Path) -> DataError {
 /// fetched.
 pub fn load(root: &Path, options: &FolderOptions) -> Result<ClassificationData, DataError> {
     let name = format!("folder:{}", root.display());
-    let set = |files: Vec<(PathBuf, usize)>| ImageSet::files(files, options.channels);
+    let set = |files: Vec<(PathBuf, usize)>| ImageSet::files(files, options.channels).with_decode(options.decode);
     let (classes, train, valid, test) = if root.is_file() {
         let classes = read_list(root)?;
         let (train, valid) = stratified_split(&classes, options.val_split, options.seed)?;

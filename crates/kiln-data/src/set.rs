@@ -12,6 +12,8 @@ pub struct FileList {
     pub files: Vec<(PathBuf, usize)>,
     /// Channels the images are converted to (1: Pillow's `convert('L')`, 3: `convert('RGB')`).
     pub channels: usize,
+    /// How the files are read.
+    pub decode: crate::image::DecodeOptions,
 }
 
 #[derive(Clone, Debug)]
@@ -46,7 +48,11 @@ impl ImageSet {
     /// Files decoded when fetched.
     pub fn files(files: Vec<(PathBuf, usize)>, channels: usize) -> Self {
         Self {
-            source: Source::Files(Arc::new(FileList { files, channels })),
+            source: Source::Files(Arc::new(FileList {
+                files,
+                channels,
+                decode: Default::default(),
+            })),
             view: None,
         }
     }
@@ -113,7 +119,7 @@ impl ImageSet {
             Source::Memory(items) => items[i].clone(),
             Source::Files(list) => {
                 let (path, label) = &list.files[i];
-                let mut item = crate::image::decode_item(path, list.channels)?;
+                let mut item = crate::image::decode_item_with(path, list.channels, list.decode)?;
                 item.label = *label;
                 item
             }
@@ -146,10 +152,26 @@ impl ImageSet {
                 source: Source::Files(Arc::new(FileList {
                     files: list.files.clone(),
                     channels,
+                    decode: list.decode,
                 })),
                 view: self.view.clone(),
             },
             _ => self.clone(),
+        }
+    }
+
+    /// The set with files read as `decode` says.
+    pub fn with_decode(&self, decode: crate::image::DecodeOptions) -> ImageSet {
+        match &self.source {
+            Source::Files(list) => ImageSet {
+                source: Source::Files(Arc::new(FileList {
+                    files: list.files.clone(),
+                    channels: list.channels,
+                    decode,
+                })),
+                view: self.view.clone(),
+            },
+            Source::Memory(_) => self.clone(),
         }
     }
 

@@ -46,6 +46,7 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
         let path = self.path_for_epoch(epoch);
         let tmp = crate::fsutil::temp_path(&path);
         record.save(tmp.clone())?;
+        fault_point(&format!("checkpoint-{}-{epoch}", self.name));
         crate::fsutil::commit(&tmp, &path).map_err(CheckpointerError::IOError)
     }
 
@@ -62,11 +63,52 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
     }
 }
 
-/// The latest epoch for which all of model, optimizer and scheduler checkpoints exist in
-/// `{run_dir}/checkpoint`, if any.
-pub fn latest_complete_checkpoint(run_dir: &Path) -> Option<usize> {
+/// Fault injection for the tests: when the environment variable `KILN_FAULT` equals `point`,
+/// the process dies on the spot (as `kill -9` would: no unwinding, no cleanup). Points:
+/// `checkpoint-{model,optim,scheduler}-{epoch}` (the record written to its temporary file, not
+/// yet renamed into place), `dense-state`.
+pub fn fault_point(point: &str) {
+    if std::env::var("KILN_FAULT").is_ok_and(|f| f == point) {
+        std::process::abort();
+    }
+}
+
+/// Whether a `.bpk` file is whole: its header and metadata parse and every tensor's bytes are
+/// within the file (a truncated or overwritten file is not).
+pub fn bpk_intact(path: &Path) -> Result<(), String> {
+    let reader = burn::store::burn_pack::Reader::from_file_exact(path).map_err(|e| format!("{e:?}"))?;
+    let names: Vec<String> = reader.tensor_names().into_iter().map(String::from).collect();
+    for name in names {
+        reader.tensor_data(&name).map_err(|e| format!("tensor {name}: {e:?}"))?;
+    }
+    Ok(())
+}
+
+/// The checkpoint to resume from: the newest epoch whose model, optimizer and scheduler files
+/// all exist and are whole, and the damaged files of newer epochs passed over (`(file, why)`).
+pub fn latest_intact_checkpoint(run_dir: &Path) -> (Option<usize>, Vec<(PathBuf, String)>) {
     let dir = run_dir.join(CHECKPOINT_DIR);
-    let entries = std::fs::read_dir(&dir).ok()?;
+    let mut epochs: Vec<usize> = complete_epochs(&dir);
+    epochs.sort_unstable_by(|a, b| b.cmp(a));
+    let mut damaged = Vec::new();
+    for epoch in epochs {
+        let bad: Vec<(PathBuf, String)> = CHECKPOINT_PARTS
+            .iter()
+            .map(|part| checkpoint_path(&dir, part, epoch))
+            .filter_map(|p| bpk_intact(&p).err().map(|why| (p, why)))
+            .collect();
+        if bad.is_empty() {
+            return (Some(epoch), damaged);
+        }
+        damaged.extend(bad);
+    }
+    (None, damaged)
+}
+
+fn complete_epochs(dir: &Path) -> Vec<usize> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     entries
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -76,7 +118,27 @@ pub fn latest_complete_checkpoint(run_dir: &Path) -> Option<usize> {
         .filter(|&epoch| {
             CHECKPOINT_PARTS
                 .iter()
-                .all(|part| checkpoint_path(&dir, part, epoch).is_file())
+                .all(|part| checkpoint_path(dir, part, epoch).is_file())
         })
-        .max()
+        .collect()
+}
+
+/// Removes every checkpoint but those of the last two epochs and of `best` (the README's
+/// promise, which Burn's own policy breaks after a resume: it never saw the earlier epochs).
+pub fn prune_checkpoints(run_dir: &Path, best: Option<usize>) {
+    let dir = run_dir.join(CHECKPOINT_DIR);
+    let mut epochs = complete_epochs(&dir);
+    epochs.sort_unstable();
+    let keep: Vec<usize> = epochs.iter().rev().take(2).copied().chain(best).collect();
+    for epoch in epochs.into_iter().filter(|e| !keep.contains(e)) {
+        for part in CHECKPOINT_PARTS {
+            let _ = std::fs::remove_file(checkpoint_path(&dir, part, epoch));
+        }
+    }
+}
+
+/// The latest epoch for which all of model, optimizer and scheduler checkpoints exist in
+/// `{run_dir}/checkpoint`, if any (whole or not; see [`latest_intact_checkpoint`]).
+pub fn latest_complete_checkpoint(run_dir: &Path) -> Option<usize> {
+    complete_epochs(&run_dir.join(CHECKPOINT_DIR)).into_iter().max()
 }

@@ -49,6 +49,8 @@ pub struct EvalOptions {
     pub workers: usize,
     /// Skip (and count) undecodable files instead of failing.
     pub skip_bad: bool,
+    /// How image files are read (truncated files).
+    pub decode: kiln_data::image::DecodeOptions,
 }
 
 impl Default for EvalOptions {
@@ -57,6 +59,7 @@ impl Default for EvalOptions {
             batch_size: 256,
             workers: 0,
             skip_bad: false,
+            decode: Default::default(),
         }
     }
 }
@@ -84,7 +87,7 @@ pub fn evaluate<M: ImageClassifier>(
 ) -> Result<EvalReport, kiln_data::DataError> {
     let num_classes = model.num_classes();
     let loader = OrderedLoader::new(
-        set.clone(),
+        set.with_decode(options.decode),
         eval_pipeline(set, preprocessing),
         Arc::new(ClassificationBatcher::new(preprocessing)),
         LoaderConfig {

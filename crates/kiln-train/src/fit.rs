@@ -3,7 +3,7 @@
 use crate::transfer::{Freeze, Split, freeze_outside};
 use crate::{
     ClassificationModel, LossGuard, OptimSettings, OptimizerKind, Schedule, TrainError,
-    checkpoint::{AtomicFileCheckpointer, CHECKPOINT_DIR, latest_complete_checkpoint},
+    checkpoint::{AtomicFileCheckpointer, CHECKPOINT_DIR, latest_intact_checkpoint, prune_checkpoints},
     metrics_csv::write_metrics_csv,
 };
 use burn::{
@@ -138,6 +138,8 @@ pub struct FitOutcome<M> {
     pub images_per_second: f64,
     /// Images skipped as undecodable (with `skip_bad_images`), training and validation passes.
     pub skipped_images: usize,
+    /// Remarks for a person (damaged checkpoints passed over on resume, ...).
+    pub notes: Vec<String>,
 }
 
 /// `model` must have been built on an autodiff device (`device.clone().autodiff()`): Burn's
@@ -168,8 +170,22 @@ pub fn fit<M: Backbone>(
             config.valid_size
         )));
     }
+    let mut notes = Vec::new();
     let resumed_from = if resume {
-        latest_complete_checkpoint(run_dir)
+        let (epoch, damaged) = latest_intact_checkpoint(run_dir);
+        for (file, why) in damaged {
+            notes.push(format!(
+                "warning: {} is damaged ({why}); resuming from the newest intact checkpoint",
+                file.display()
+            ));
+        }
+        Some(epoch.ok_or_else(|| {
+            TrainError::Config(format!(
+                "--resume: {} holds no intact checkpoint to resume from (checkpoint/{{model,optim,scheduler}}-N.bpk); \
+                 start the run without --resume",
+                run_dir.display()
+            ))
+        })?)
     } else {
         None
     };
@@ -303,6 +319,14 @@ pub fn fit<M: Backbone>(
     }
     csv?;
     plots?;
+    let metrics = crate::metrics_csv::read_epoch_metrics(run_dir);
+    let best = metrics
+        .iter()
+        .filter_map(|(epoch, row)| row.get("valid_loss").map(|l| (*epoch, *l)))
+        .filter(|(_, l)| l.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(e, _)| e);
+    prune_checkpoints(run_dir, best);
     let (epochs_run, trained) = if guard.reached_max_steps() {
         (
             guard.steps().div_ceil(steps_per_epoch),
@@ -318,6 +342,7 @@ pub fn fit<M: Backbone>(
         seconds,
         images_per_second: trained as f64 / seconds.max(1e-9),
         skipped_images: skipped.0.skipped() + skipped.1.skipped(),
+        notes,
     })
 }
 

@@ -20,6 +20,7 @@ pub mod lessons;
 mod model;
 pub mod model_dir;
 mod registry;
+pub mod run_dir;
 pub mod tasks;
 pub mod weights;
 

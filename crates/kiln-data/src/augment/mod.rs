@@ -291,6 +291,14 @@ impl<D> AugmentedDataset<D> {
     }
 }
 
+impl<D> AugmentedDataset<D> {
+    /// Counts every index as fetched `n` times already (a run resumed after `n` epochs draws
+    /// what an uninterrupted one would).
+    pub fn set_draws(&self, n: u32) {
+        self.draws.iter().for_each(|d| d.store(n, Ordering::Relaxed));
+    }
+}
+
 impl<I: Augmentable, D: Dataset<I>> Dataset<I> for AugmentedDataset<D> {
     fn get(&self, index: usize) -> Result<I, DatasetError> {
         let item = self.inner.get(index)?;

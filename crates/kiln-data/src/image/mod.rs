@@ -23,13 +23,43 @@ use std::path::Path;
 ///
 /// A missing, unreadable or corrupt file is a [`DataError`] naming the file.
 pub fn load_image(path: &Path, preprocessing: &Preprocessing) -> Result<ImageItem, DataError> {
-    Ok(prepare(decode_item(path, preprocessing.channels)?, preprocessing))
+    load_image_with(path, preprocessing, DecodeOptions::default())
 }
+
+/// [`load_image`] with decoding options.
+pub fn load_image_with(
+    path: &Path,
+    preprocessing: &Preprocessing,
+    options: DecodeOptions,
+) -> Result<ImageItem, DataError> {
+    Ok(prepare(
+        decode_item_with(path, preprocessing.channels, options)?,
+        preprocessing,
+    ))
+}
+
+/// How image files are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DecodeOptions {
+    /// Accept a truncated file (the missing part filled as the decoder does), with a warning;
+    /// by default it is an error naming the file, as in Pillow.
+    #[serde(default)]
+    pub allow_truncated: bool,
+}
+
+/// The largest image file read (a bound, so that `/dev/zero` or a runaway file cannot exhaust
+/// memory): 1 GiB.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Decodes an image file at its own size into planar bytes with `channels` channels (1 or 3),
 /// label 0.
 pub fn decode_item(path: &Path, channels: usize) -> Result<ImageItem, DataError> {
-    let image = decode(path)?;
+    decode_item_with(path, channels, DecodeOptions::default())
+}
+
+/// [`decode_item`] with decoding options.
+pub fn decode_item_with(path: &Path, channels: usize, options: DecodeOptions) -> Result<ImageItem, DataError> {
+    let image = decode_with(path, options)?;
     Ok(ImageItem {
         pixels: to_planar(&image, channels),
         channels,
@@ -41,12 +71,68 @@ pub fn decode_item(path: &Path, channels: usize) -> Result<ImageItem, DataError>
 
 /// Reads and decodes an image file; a missing or corrupt file is a [`DataError`] naming it.
 pub(crate) fn decode(path: &Path) -> Result<DynamicImage, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_with(path, DecodeOptions::default())
+}
+
+/// Reads a file of at most [`MAX_FILE_BYTES`]; anything but a regular file is refused.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, DataError> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(DataError::format(
+            path,
+            "not a regular file (an image file is expected)",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(DataError::format(
+            path,
+            format!(
+                "{} bytes: larger than the {} bytes an image file may have",
+                meta.len(),
+                MAX_FILE_BYTES
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES).read_to_end(&mut bytes))
+        .map_err(|e| DataError::io(path, e))?;
+    Ok(bytes)
+}
+
+/// Whether a JPEG ends before its last scan does: no end-of-image marker (`FF D9`) after the
+/// last start-of-scan (`FF DA`). Entropy-coded data cannot hold either (0xFF is stuffed), and an
+/// EXIF thumbnail's own markers come before the image's scans.
+pub fn jpeg_truncated(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(sos) => !bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => true,
+    }
+}
+
+fn decode_with(path: &Path, options: DecodeOptions) -> Result<DynamicImage, DataError> {
+    let bytes = read_bounded(path)?;
     let bad = |reason: String| DataError::Image {
         path: path.to_path_buf(),
         reason,
     };
-    if bytes.starts_with(&[0xFF, 0xD8]) {
+    let jpeg = bytes.starts_with(&[0xFF, 0xD8]);
+    if jpeg && jpeg_truncated(&bytes) {
+        if !options.allow_truncated {
+            return Err(bad(
+                "the file is truncated (it ends before its image data does; Pillow refuses it too): \
+                 --allow-truncated accepts it, the missing part filled grey"
+                    .into(),
+            ));
+        }
+        eprintln!(
+            "warning: {} is truncated; decoding what is there (--allow-truncated)",
+            path.display()
+        );
+    }
+    if jpeg {
         if let Some(rgb) = cmyk_jpeg(&bytes).map_err(bad)? {
             return Ok(DynamicImage::ImageRgb8(rgb));
         }

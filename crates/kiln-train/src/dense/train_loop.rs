@@ -55,7 +55,7 @@ impl Default for DenseFitConfig {
 }
 
 /// One epoch's figures.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochReport {
     /// 1-based epoch.
     pub epoch: usize,
@@ -118,6 +118,7 @@ pub fn fit_dense<M, L, V>(
     device: &Device,
     loss: L,
     mut evaluate: V,
+    resume: bool,
 ) -> Result<DenseOutcome<M>, TrainError>
 where
     M: Module + Clone + 'static,
@@ -133,7 +134,38 @@ where
     if train.is_empty() {
         return Err(TrainError::Config("no training samples".into()));
     }
-    std::fs::create_dir_all(run_dir.join("checkpoint")).map_err(|e| TrainError::io(run_dir, e))?;
+    let checkpoints = run_dir.join("checkpoint");
+    let mut optimizer = config.optimizer.build(&config.optim);
+    // A resumed run: the newest intact checkpoint (model, optimizer, progress), the same
+    // configuration but for the number of epochs.
+    let (mut reports, mut step, start) = if resume {
+        check_same_run(run_dir, config)?;
+        let (epoch, state) = latest_dense_checkpoint(&checkpoints)?;
+        model = model
+            .try_load_file(checkpoints.join(format!("model-{epoch}.bpk")))
+            .map_err(|e| TrainError::Load {
+                path: checkpoints.join(format!("model-{epoch}.bpk")),
+                reason: e.to_string(),
+            })?;
+        optimizer = optimizer
+            .load(checkpoints.join(format!("optim-{epoch}.bpk")))
+            .map_err(|e| TrainError::Load {
+                path: checkpoints.join(format!("optim-{epoch}.bpk")),
+                reason: e.to_string(),
+            })?;
+        (state.reports, state.step, epoch + 1)
+    } else {
+        (Vec::new(), 0usize, 1)
+    };
+    if start > config.epochs {
+        return Err(TrainError::Config(format!(
+            "{} already holds a checkpoint of epoch {} of {}: nothing left to train (raise --epochs)",
+            run_dir.display(),
+            start - 1,
+            config.epochs
+        )));
+    }
+    std::fs::create_dir_all(&checkpoints).map_err(|e| TrainError::io(run_dir, e))?;
     let json = serde_json::to_vec_pretty(config).expect("config serialises");
     fsutil::write_atomic(&run_dir.join("train.json"), &json)
         .map_err(|e| TrainError::io(run_dir.join("train.json"), e))?;
@@ -154,18 +186,21 @@ where
     let steps_per_epoch = n_train.div_ceil(config.batch_size);
     let total_steps = config.epochs * steps_per_epoch;
     let ad = device.clone().autodiff();
+    let dataset = AugmentedDataset::new(InMemDataset::new(train), pipeline, config.seed);
+    // A resumed run draws the augmentation and the order of its next epoch as an uninterrupted
+    // run would.
+    dataset.set_draws((start - 1) as u32);
     let loader = DataLoaderBuilder::new(DenseBatcher::new(preprocessing))
         .batch_size(config.batch_size)
         .shuffle(config.seed)
         .num_workers(0)
         .set_device(ad.clone())
-        .build(AugmentedDataset::new(InMemDataset::new(train), pipeline, config.seed));
-    let mut optimizer = config.optimizer.build(&config.optim);
+        .build(dataset);
+    for _ in 1..start {
+        drop(loader.iter());
+    }
     let started = Instant::now();
-    let mut reports = Vec::new();
-    let mut step = 0usize;
-    let mut previous_checkpoint: Option<std::path::PathBuf> = None;
-    for epoch in 1..=config.epochs {
+    for epoch in start..=config.epochs {
         let epoch_start = Instant::now();
         let (mut loss_sum, mut batches, mut seen) = (0.0f64, 0usize, 0usize);
         let mut lr = config.lr;
@@ -211,16 +246,14 @@ where
         );
         reports.push(report);
         write_csv(run_dir, &reports)?;
-        // The new checkpoint is complete before the old one goes.
-        let path = run_dir.join("checkpoint").join(format!("model-{epoch}.bpk"));
-        let tmp = fsutil::temp_path(&path);
-        model
-            .clone()
-            .save_file(&tmp)
-            .map_err(|e| TrainError::Training(format!("saving {}: {e}", path.display())))?;
-        fsutil::commit(&tmp, &path).map_err(|e| TrainError::io(&path, e))?;
-        if let Some(old) = previous_checkpoint.replace(path) {
-            let _ = std::fs::remove_file(old);
+        // The new checkpoint is complete (model, optimizer, then progress) before the old one
+        // goes.
+        save_dense_checkpoint(&checkpoints, epoch, &model, &optimizer, &reports, step)?;
+        if epoch > 1 {
+            for part in ["model", "optim"] {
+                let _ = std::fs::remove_file(checkpoints.join(format!("{part}-{}.bpk", epoch - 1)));
+            }
+            let _ = std::fs::remove_file(checkpoints.join(format!("state-{}.json", epoch - 1)));
         }
         if config.max_steps.is_some_and(|m| step >= m) {
             break;
@@ -233,4 +266,114 @@ where
         epochs: reports,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What a dense checkpoint records beside the model and the optimizer.
+#[derive(Serialize, Deserialize)]
+struct DenseState {
+    step: usize,
+    reports: Vec<EpochReport>,
+}
+
+fn save_dense_checkpoint<M: Module + Clone>(
+    dir: &Path,
+    epoch: usize,
+    model: &M,
+    optimizer: &burn::optim::ModuleOptimizer,
+    reports: &[EpochReport],
+    step: usize,
+) -> Result<(), TrainError> {
+    let path = dir.join(format!("model-{epoch}.bpk"));
+    let tmp = fsutil::temp_path(&path);
+    model
+        .clone()
+        .save_file(&tmp)
+        .map_err(|e| TrainError::Training(format!("saving {}: {e}", path.display())))?;
+    fsutil::commit(&tmp, &path).map_err(|e| TrainError::io(&path, e))?;
+    let path = dir.join(format!("optim-{epoch}.bpk"));
+    let tmp = fsutil::temp_path(&path);
+    optimizer
+        .save(&tmp)
+        .map_err(|e| TrainError::Training(format!("saving {}: {e}", path.display())))?;
+    fsutil::commit(&tmp, &path).map_err(|e| TrainError::io(&path, e))?;
+    crate::checkpoint::fault_point("dense-state");
+    let state = serde_json::to_vec(&DenseState {
+        step,
+        reports: reports.to_vec(),
+    })
+    .expect("state serialises");
+    let path = dir.join(format!("state-{epoch}.json"));
+    fsutil::write_atomic(&path, &state).map_err(|e| TrainError::io(&path, e))
+}
+
+/// The newest epoch whose model, optimizer and progress files are all intact; a damaged newer
+/// one is passed over (it is rewritten when training reaches that epoch again).
+fn latest_dense_checkpoint(dir: &Path) -> Result<(usize, DenseState), TrainError> {
+    let mut epochs: Vec<usize> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    name.strip_prefix("state-")?.strip_suffix(".json")?.parse().ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    epochs.sort_unstable_by(|a, b| b.cmp(a));
+    for epoch in epochs {
+        let intact = ["model", "optim"]
+            .iter()
+            .all(|p| crate::checkpoint::bpk_intact(&dir.join(format!("{p}-{epoch}.bpk"))).is_ok());
+        let state = std::fs::read(dir.join(format!("state-{epoch}.json")))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<DenseState>(&b).ok());
+        if let (true, Some(state)) = (intact, state) {
+            return Ok((epoch, state));
+        }
+    }
+    Err(TrainError::Config(format!(
+        "--resume: {} holds no intact checkpoint (model-N.bpk, optim-N.bpk and state-N.json of one epoch)",
+        dir.display()
+    )))
+}
+
+/// A resumed run must be the same run: its saved `train.json` equals `config` but for the
+/// number of epochs and the step limit.
+fn check_same_run(run_dir: &Path, config: &DenseFitConfig) -> Result<(), TrainError> {
+    let path = run_dir.join("train.json");
+    let saved: DenseFitConfig = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| TrainError::Config(format!("--resume: {} holds no readable train.json", run_dir.display())))?;
+    let comparable = |c: &DenseFitConfig| DenseFitConfig {
+        epochs: 0,
+        max_steps: None,
+        ..c.clone()
+    };
+    if comparable(&saved) != comparable(config) {
+        let (a, b) = (
+            serde_json::to_value(comparable(&saved)).unwrap_or_default(),
+            serde_json::to_value(comparable(config)).unwrap_or_default(),
+        );
+        let differ: Vec<String> = a
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, v)| b.get(k.as_str()) != Some(v))
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}: saved {v}, now {}",
+                            b.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Err(TrainError::Config(format!(
+            "--resume continues the run saved in {}, but these settings differ from it: {}",
+            path.display(),
+            differ.join("; ")
+        )));
+    }
+    Ok(())
 }

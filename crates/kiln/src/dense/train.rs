@@ -263,10 +263,12 @@ fn pretrained_backbone(
 }
 
 /// Trains a dense model as `config` says into `out_dir`, then evaluates it on the test samples.
+/// With `resume`, continues the run in `out_dir` from its newest intact checkpoint.
 pub fn train_dense(
     config: &DenseTrainConfig,
     out_dir: &Path,
     data_roots: &[PathBuf],
+    resume: bool,
 ) -> Result<DenseReport, TrainError> {
     let device = kiln_core::backend::checked_device(&config.backend).map_err(|e| TrainError::Config(e.to_string()))?;
     let data = load_dense_data(
@@ -276,7 +278,7 @@ pub fn train_dense(
         config.fit.seed,
         data_roots,
     )?;
-    train_dense_on(config, data, out_dir, &device)
+    train_dense_on(config, data, out_dir, &device, resume)
 }
 
 /// [`train_dense`] on data already loaded.
@@ -285,7 +287,14 @@ pub fn train_dense_on(
     data: DenseData,
     out_dir: &Path,
     device: &Device,
+    resume: bool,
 ) -> Result<DenseReport, TrainError> {
+    if !resume && crate::run_dir::holds_run(out_dir) {
+        return Err(TrainError::Config(format!(
+            "{} already holds a trained model or run; resume it, or choose another directory",
+            out_dir.display()
+        )));
+    }
     if data.train.is_empty() {
         return Err(DataError::Mismatch(format!("{} has no training samples", data.name)).into());
     }
@@ -340,6 +349,7 @@ pub fn train_dense_on(
         device,
         |m, b| dense_loss(m, b, dice, boxes),
         |m, s| dense_metrics(m, s, &preprocessing, device),
+        resume,
     )?;
     let model = outcome.model.valid();
     let test = dense_metrics(&model, &data.test, &data.preprocessing, device);

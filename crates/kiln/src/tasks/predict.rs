@@ -48,6 +48,8 @@ pub struct PredictOptions {
     pub batch_size: usize,
     /// Decoding threads.
     pub workers: usize,
+    /// How image files are read (truncated files).
+    pub decode: kiln_data::image::DecodeOptions,
 }
 
 impl Default for PredictOptions {
@@ -56,6 +58,7 @@ impl Default for PredictOptions {
             top_k: 3,
             batch_size: 32,
             workers: 0,
+            decode: Default::default(),
         }
     }
 }
@@ -111,7 +114,8 @@ pub fn predict_batches(
     let set = ImageSet::files(
         images.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect(),
         preprocessing.channels,
-    );
+    )
+    .with_decode(options.decode);
     let loader = OrderedLoader::new(
         set,
         Pipeline::new(vec![Arc::new(Prepare(preprocessing.clone()))]),

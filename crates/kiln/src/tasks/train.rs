@@ -45,8 +45,30 @@ pub struct TrainConfig {
     /// (seeded, stratified); `None`: 0.1.
     #[serde(default)]
     pub val_split: Option<f64>,
+    /// Accept truncated image files (with a warning) instead of stopping on them.
+    #[serde(default)]
+    pub allow_truncated: bool,
     /// Optimisation hyper-parameters.
     pub fit: FitConfig,
+}
+
+impl Default for TrainConfig {
+    /// LeNet-5 on MNIST with the default hyper-parameters on the default backend.
+    fn default() -> Self {
+        Self {
+            model: "lenet5".into(),
+            dataset: "mnist".into(),
+            backend: backend::DEFAULT_BACKEND.into(),
+            activation: None,
+            init_from: None,
+            init_import: ImportOptions::default(),
+            image_size: None,
+            small_stem: None,
+            val_split: None,
+            allow_truncated: false,
+            fit: FitConfig::default(),
+        }
+    }
 }
 
 impl TrainConfig {
@@ -80,6 +102,7 @@ impl TrainConfig {
             num_workers: Some(f.num_workers),
             val_split: self.val_split,
             skip_bad_images: Some(f.skip_bad_images),
+            allow_truncated: Some(self.allow_truncated),
             train_limit: f.train_limit,
             augment: f.augment.clone(),
         }
@@ -145,6 +168,8 @@ pub struct TrainOverrides {
     pub val_split: Option<f64>,
     /// `--skip-bad-images`.
     pub skip_bad_images: Option<bool>,
+    /// `--allow-truncated`.
+    pub allow_truncated: Option<bool>,
     /// `--limit`: train on the first N training images only.
     pub train_limit: Option<usize>,
     /// `--augment`: an augmentation spec.
@@ -216,6 +241,7 @@ impl TrainOverrides {
             num_workers,
             val_split,
             skip_bad_images,
+            allow_truncated,
             train_limit,
             augment
         )
@@ -246,44 +272,23 @@ pub fn resolve_train_config(o: &TrainOverrides, out: &Path, resume: bool) -> Res
         if model != saved.model {
             conflicts.push(format!("model {} vs saved {}", o.model, saved.model));
         }
-        macro_rules! check {
-            ($field:ident, $saved:expr) => {
-                if let Some(v) = &o.$field {
-                    if *v != $saved {
-                        conflicts.push(format!(
-                            "--{} {:?} vs saved {:?}",
-                            stringify!($field).replace('_', "-"),
-                            v,
-                            $saved
-                        ));
-                    }
-                }
-            };
-        }
-        check!(dataset, saved.dataset);
-        check!(batch_size, saved.fit.batch_size);
-        check!(lr, saved.fit.lr);
-        check!(optimizer, saved.fit.optimizer);
-        check!(schedule, saved.fit.schedule);
-        check!(seed, saved.fit.seed);
-        if o.image_size.is_some() && o.image_size != saved.image_size {
-            conflicts.push(format!(
-                "--image-size {:?} vs saved {:?}",
-                o.image_size, saved.image_size
-            ));
-        }
-        if o.augment.is_some() && o.augment != saved.fit.augment {
-            conflicts.push(format!("--augment {:?} vs saved {:?}", o.augment, saved.fit.augment));
-        }
-        if o.train_limit.is_some() && o.train_limit != saved.fit.train_limit {
-            conflicts.push(format!(
-                "--limit {:?} vs saved {:?}",
-                o.train_limit, saved.fit.train_limit
-            ));
-        }
-        if let Some(a) = o.activation {
-            if Some(a) != saved.activation {
-                conflicts.push(format!("--activation {a} vs saved {:?}", saved.activation));
+        // Every flag given must equal the saved run's value, but those that only extend the
+        // run or move it elsewhere.
+        const MAY_CHANGE: [&str; 4] = ["epochs", "num_workers", "backend", "max_steps"];
+        let given = serde_json::to_value(o).expect("overrides serialise");
+        let before = serde_json::to_value(saved.as_recipe()).expect("a recipe serialises");
+        for (key, value) in given.as_object().into_iter().flatten() {
+            if value.is_null() || key == "model" || MAY_CHANGE.contains(&key.as_str()) {
+                continue;
+            }
+            let was = before.get(key).unwrap_or(&serde_json::Value::Null);
+            if value != was {
+                let flag = match key.as_str() {
+                    "train_limit" => "limit".to_string(),
+                    "num_workers" => "workers".to_string(),
+                    other => other.replace('_', "-"),
+                };
+                conflicts.push(format!("--{flag} {value} vs saved {was}"));
             }
         }
         if !conflicts.is_empty() {
@@ -317,6 +322,7 @@ pub fn resolve_train_config(o: &TrainOverrides, out: &Path, resume: bool) -> Res
         small_stem: None,
         model: arch,
         val_split: o.val_split,
+        allow_truncated: o.allow_truncated.unwrap_or(false),
         backend: o.backend.clone().unwrap_or_else(|| backend::DEFAULT_BACKEND.into()),
         activation: o.activation,
         image_size: o.image_size,
@@ -375,8 +381,9 @@ pub struct TrainReport {
     pub images_per_second: f64,
     /// The trained model on the test split (never seen in training or model selection).
     pub test: EvalReport,
-    /// What loading `init_from` did (tensors converted, keys left out, ...), for a person.
-    pub init_notes: Vec<String>,
+    /// Remarks for a person: what loading `init_from` did (tensors converted, keys left out),
+    /// damaged checkpoints passed over on resume.
+    pub notes: Vec<String>,
 }
 
 /// Trains as `config` says into `out`, then saves the model directory and evaluates the model
@@ -392,6 +399,9 @@ pub fn train(
         channels: info.input[0],
         val_split: config.val_split.unwrap_or(0.1),
         seed: config.fit.seed,
+        decode: kiln_data::image::DecodeOptions {
+            allow_truncated: config.allow_truncated,
+        },
     };
     let data = load_dataset_with(&config.dataset, data_roots, &folder)?;
     train_on(config, data, out, resume)
@@ -404,6 +414,14 @@ pub fn train_on(
     out: &Path,
     resume: bool,
 ) -> Result<TrainReport, TrainError> {
+    // Nothing already written is lost: a run only goes into a directory that holds one when it
+    // continues it (see `run_dir::choose_out` for the command line's ways on).
+    if !resume && crate::run_dir::holds_run(out) {
+        return Err(TrainError::Config(format!(
+            "{} already holds a trained model or run; resume it, or choose another directory",
+            out.display()
+        )));
+    }
     let device = backend::checked_device(&config.backend).map_err(|e| TrainError::Config(e.to_string()))?;
     let channels = data.preprocessing.channels;
     let info = crate::lookup(&config.model).map_err(|e| TrainError::Config(e.to_string()))?;
@@ -432,7 +450,7 @@ pub fn train_on(
     }
     let ad = device.clone().autodiff();
     let init_lock = kiln_core::seed_for_init(&device, config.fit.seed);
-    let mut init_notes = Vec::new();
+    let mut notes = Vec::new();
     let (model, spec) = match &config.init_from {
         None => {
             let options = BuildOptions {
@@ -446,7 +464,7 @@ pub fn train_on(
             let model = crate::registry::build_lazy(&spec, &ad).map_err(|e| TrainError::Config(e.to_string()))?;
             (model, spec)
         }
-        Some(dir) => init_from(dir, config, &mut data, &ad, &mut init_notes)?,
+        Some(dir) => init_from(dir, config, &mut data, &ad, &mut notes)?,
     };
     kiln_core::materialise(&model);
     drop(init_lock);
@@ -464,6 +482,7 @@ pub fn train_on(
     }
 
     let outcome = fit(model, &data, &config.fit, out, &device, resume)?;
+    let outcome_notes = outcome.notes.clone();
     let card = ModelCard {
         model: spec,
         classes: data.classes.clone(),
@@ -475,6 +494,9 @@ pub fn train_on(
         batch_size: 256,
         workers: config.fit.num_workers,
         skip_bad: config.fit.skip_bad_images,
+        decode: kiln_data::image::DecodeOptions {
+            allow_truncated: config.allow_truncated,
+        },
     };
     let test = evaluate(
         &outcome.model,
@@ -492,7 +514,7 @@ pub fn train_on(
         seconds: outcome.seconds,
         images_per_second: outcome.images_per_second,
         test,
-        init_notes,
+        notes: [notes, outcome_notes].concat(),
     })
 }
 

@@ -217,8 +217,8 @@ fn run(
         image_size: config.image_size,
         init_from,
         init_import: config.init_import.clone(),
-        val_split: None,
         fit,
+        ..TrainConfig::default()
     };
     train_on(&train, data, out, false)
 }

@@ -122,13 +122,7 @@ fn init_from_half_and_double_precision_checkpoints_trains() {
             let config = kiln::tasks::TrainConfig {
                 model: "lenet5".into(),
                 dataset: "mnist".into(),
-                backend: "flex".into(),
-                activation: None,
-                image_size: None,
-                small_stem: None,
                 init_from: Some(dir().join(format!("lenet5-{dtype}.{ext}"))),
-                init_import: Default::default(),
-                val_split: None,
                 fit: kiln_train::FitConfig {
                     epochs: 1,
                     max_steps: Some(2),
@@ -136,14 +130,11 @@ fn init_from_half_and_double_precision_checkpoints_trains() {
                     valid_size: 128,
                     ..Default::default()
                 },
+                ..Default::default()
             };
             let report = kiln::tasks::train(&config, &super::common::data_roots(), run.path(), false).unwrap();
             let note = format!("converted 10 tensors from {}", dtype.to_uppercase());
-            assert!(
-                report.init_notes.contains(&note),
-                "{dtype}.{ext}: {:?}",
-                report.init_notes
-            );
+            assert!(report.notes.contains(&note), "{dtype}.{ext}: {:?}", report.notes);
             assert!(report.test.accuracy.is_finite());
         }
     }

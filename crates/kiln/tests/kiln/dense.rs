@@ -88,7 +88,7 @@ fn every_architecture_and_upsampling_trains_a_few_steps() {
                 preprocessing: data.preprocessing.clone(),
             };
             let out = dir.path().join(format!("{}-{up}", arch.name()));
-            let report = train_dense_on(&config, data, &out, &device()).unwrap();
+            let report = train_dense_on(&config, data, &out, &device(), false).unwrap();
             assert!(report.epochs[0].train_loss.is_finite());
             let miou = report.test.iter().find(|(k, _)| k == "miou").unwrap().1;
             assert!((0.0..=1.0).contains(&miou));
@@ -141,7 +141,7 @@ fn localizer_trains_and_draws_boxes() {
     config.fit.epochs = 1;
     config.fit.augment = Some("crop:48,pad=4".into());
     let dir = tempfile::tempdir().unwrap();
-    let report = train_dense_on(&config, data, dir.path(), &device()).unwrap();
+    let report = train_dense_on(&config, data, dir.path(), &device(), false).unwrap();
     let names: Vec<&str> = report.test.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["class_accuracy", "mean_iou", "acc_iou50", "class_and_iou50"]);
     let photo = root().join("datasets/samples/mnist-test-0-label-7.png");
@@ -198,7 +198,7 @@ fn voc_and_coco_examples_from_labelme_read() {
     config.fit.max_steps = Some(1);
     config.fit.batch_size = 2;
     let dir = tempfile::tempdir().unwrap();
-    let report = kiln::dense::train_dense(&config, dir.path(), &data_roots()).unwrap();
+    let report = kiln::dense::train_dense(&config, dir.path(), &data_roots(), false).unwrap();
     assert!(report.epochs[0].train_loss.is_finite());
 }
 
@@ -219,7 +219,7 @@ fn pretrained_backbone_weights_seed_the_encoder() {
     config.fit.batch_size = 8;
     let data = generated(DenseTask::Localize, 16, 8, 32);
     let dir = tempfile::tempdir().unwrap();
-    train_dense_on(&config, data, dir.path(), &device).unwrap();
+    train_dense_on(&config, data, dir.path(), &device, false).unwrap();
     let (model, card) = kiln::dense::load_dense(dir.path(), &device).unwrap();
     assert_eq!(card.dense.backbone_spec.as_ref().unwrap().arch, "lenet5");
     struct First(Option<Vec<f32>>);

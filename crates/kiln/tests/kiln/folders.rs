@@ -118,12 +118,6 @@ fn a_folder_of_thirty_photos_trains_evaluates_and_predicts() {
     let config = kiln::tasks::TrainConfig {
         model: "lenet5".into(),
         dataset: format!("folder:{}", photos.path().display()),
-        backend: "flex".into(),
-        activation: None,
-        image_size: None,
-        small_stem: None,
-        init_from: None,
-        init_import: Default::default(),
         val_split: Some(0.2),
         fit: kiln_train::FitConfig {
             epochs: 2,
@@ -131,6 +125,7 @@ fn a_folder_of_thirty_photos_trains_evaluates_and_predicts() {
             num_workers: 2,
             ..Default::default()
         },
+        ..Default::default()
     };
     let report = kiln::tasks::train(&config, &[], run.path(), false).unwrap();
     assert_eq!(report.test.total, 6, "2 of 10 per class held out");
@@ -148,7 +143,7 @@ fn a_folder_of_thirty_photos_trains_evaluates_and_predicts() {
     let options = kiln_train::EvalOptions {
         batch_size: 8,
         workers: 2,
-        skip_bad: false,
+        ..Default::default()
     };
     let mut calls = 0;
     let out = kiln::tasks::eval(
@@ -183,6 +178,7 @@ fn a_folder_of_thirty_photos_trains_evaluates_and_predicts() {
         top_k: 2,
         batch_size: 7,
         workers: 3,
+        ..Default::default()
     };
     let mut batches = Vec::new();
     kiln::tasks::predict_batches(
@@ -219,12 +215,6 @@ fn folder_child_run() {
     let config = kiln::tasks::TrainConfig {
         model: "resnet18".into(),
         dataset: format!("folder:{photos},size=32"),
-        backend: "flex".into(),
-        activation: None,
-        image_size: None,
-        small_stem: None,
-        init_from: None,
-        init_import: Default::default(),
         val_split: Some(0.2),
         fit: kiln_train::FitConfig {
             epochs: 2,
@@ -233,6 +223,7 @@ fn folder_child_run() {
             augment: Some("flip;jitter:0.2;mixup:0.4".into()),
             ..Default::default()
         },
+        ..Default::default()
     };
     kiln::tasks::train(&config, &[], Path::new(&out), false).unwrap();
 }
@@ -302,7 +293,7 @@ fn undecodable_files_are_named_or_skipped() {
     let mut options = kiln_train::EvalOptions {
         batch_size: 4,
         workers: 2,
-        skip_bad: false,
+        ..Default::default()
     };
     let err = kiln_train::evaluate(&model, &set, &p, &device, &options, |_, _| {})
         .unwrap_err()

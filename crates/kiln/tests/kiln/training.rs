@@ -120,14 +120,8 @@ fn lenet_on_mnist(fit: FitConfig) -> TrainConfig {
     TrainConfig {
         model: "lenet5".into(),
         dataset: "mnist".into(),
-        backend: "flex".into(),
-        activation: None,
-        image_size: None,
-        init_from: None,
-        init_import: Default::default(),
-        val_split: None,
-        small_stem: None,
         fit,
+        ..Default::default()
     }
 }
 

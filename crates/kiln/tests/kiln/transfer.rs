@@ -200,14 +200,9 @@ fn lenet5_from(dataset: &str, init_from: std::path::PathBuf, fit: FitConfig) -> 
     kiln::tasks::TrainConfig {
         model: "lenet5".into(),
         dataset: dataset.into(),
-        backend: "flex".into(),
-        activation: None,
-        image_size: None,
-        small_stem: None,
         init_from: Some(init_from),
-        init_import: Default::default(),
-        val_split: None,
         fit,
+        ..Default::default()
     }
 }
 
