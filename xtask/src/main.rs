@@ -66,9 +66,23 @@ fn main() {
         Task::Weights(args) => weights::run(args),
     };
     if let Err(error) = result {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", message(&error));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes, each cause shown once: a cause whose text the message already
+/// holds (an I/O error a message quotes) is not repeated.
+fn message(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// The workspace root (xtask's parent directory).

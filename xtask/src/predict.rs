@@ -109,10 +109,10 @@ fn overridden(a: &Args, mut p: Preprocessing) -> anyhow::Result<Preprocessing> {
 }
 
 /// The model, class names and preprocessing of `--model DIR` or `--weights FILE`.
-fn load(a: &Args, device: &burn::tensor::Device) -> anyhow::Result<(kiln::Model, Vec<String>, Preprocessing)> {
+fn load(a: &Args, device: &burn::tensor::Device) -> anyhow::Result<(kiln::Model, String, Vec<String>, Preprocessing)> {
     if let Some(dir) = &a.model {
         let (model, card) = kiln::model_dir::load(dir, device)?;
-        return Ok((model, card.classes, overridden(a, card.preprocessing)?));
+        return Ok((model, card.model.arch, card.classes, overridden(a, card.preprocessing)?));
     }
     let Some(weights) = &a.weights else {
         anyhow::bail!(
@@ -153,7 +153,7 @@ fn load(a: &Args, device: &burn::tensor::Device) -> anyhow::Result<(kiln::Model,
         );
     }
     let preprocessing = overridden(a, p.preprocessing.clone())?;
-    Ok((p.model, p.classes, preprocessing))
+    Ok((p.model, p.spec.arch, p.classes, preprocessing))
 }
 
 fn line(p: &Prediction) -> String {
@@ -182,7 +182,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "name at least one image (or a directory of images) to classify"
     );
     let device = kiln::core::backend::checked_device(&a.backend)?;
-    let (model, classes, preprocessing) = load(&a, &device)?;
+    let (model, arch, classes, preprocessing) = load(&a, &device)?;
+    preprocessing
+        .validate()
+        .map_err(|e| anyhow::anyhow!("preprocessing: {e}"))?;
+    kiln::core::limits::BATCH_SIZE
+        .check(a.batch_size)
+        .map_err(anyhow::Error::msg)?;
+    let p = &preprocessing;
+    kiln::memory::check(
+        &model,
+        &arch,
+        [p.channels, p.height, p.width],
+        a.batch_size,
+        false,
+        &format!(
+            "predict with --batch-size {} on {}×{} images",
+            a.batch_size, p.height, p.width
+        ),
+        &device,
+    )
+    .map_err(anyhow::Error::msg)?;
     let options = PredictOptions {
         top_k: a.top,
         batch_size: a.batch_size,

@@ -22,7 +22,13 @@ fn parse_input(s: &str) -> anyhow::Result<[usize; 3]> {
         .collect::<Result<_, _>>()
         .map_err(|_| anyhow::anyhow!("--input must look like 3x224x224, got `{s}`"))?;
     match parts[..] {
-        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok([c, h, w]),
+        [c, h, w] => {
+            use kiln::core::limits::{CHANNELS, IMAGE_SIDE};
+            CHANNELS.check_as("--input channels", c).map_err(anyhow::Error::msg)?;
+            IMAGE_SIDE.check_as("--input height", h).map_err(anyhow::Error::msg)?;
+            IMAGE_SIDE.check_as("--input width", w).map_err(anyhow::Error::msg)?;
+            Ok([c, h, w])
+        }
         _ => anyhow::bail!("--input must be CxHxW with three positive numbers, got `{s}`"),
     }
 }
@@ -44,6 +50,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let device = kiln::device(kiln::core::DEFAULT_BACKEND)?;
     let model = build_spec(&ModelSpec::new(info.name, &options)?, &device)?;
+    kiln::memory::check(
+        &model,
+        info.name,
+        input,
+        1,
+        false,
+        &format!("summary of {} at --input {c}x{h}x{w}", info.name),
+        &device,
+    )
+    .map_err(anyhow::Error::msg)?;
     let summary = summarize(&model, input, &device);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

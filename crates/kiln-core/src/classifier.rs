@@ -86,6 +86,35 @@ impl core::fmt::Display for Interpolation {
 }
 
 impl Preprocessing {
+    /// Checks every field against its range ([`crate::limits`]): channels 1 or 3, sides
+    /// between 1 and 8,192 pixels, one finite mean and one positive, finite standard deviation
+    /// per channel. Names the field in the error.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::limits::{CHANNELS, IMAGE_SIDE, MEAN, STD};
+        CHANNELS.check_as("channels", self.channels)?;
+        if self.channels == 2 {
+            return Err("channels must be 1 (grey) or 3 (RGB), got 2".into());
+        }
+        IMAGE_SIDE.check_as("height", self.height)?;
+        IMAGE_SIDE.check_as("width", self.width)?;
+        if let Some(r) = self.resize {
+            IMAGE_SIDE.check_as("resize", r)?;
+        }
+        for (name, values, range) in [("mean", &self.mean, MEAN), ("std", &self.std, STD)] {
+            if values.len() != self.channels {
+                return Err(format!(
+                    "{name} needs {} value(s), one per channel, got {}",
+                    self.channels,
+                    values.len()
+                ));
+            }
+            for v in values {
+                range.check_as(name, *v as f64)?;
+            }
+        }
+        Ok(())
+    }
+
     /// MNIST's normalisation (mean 0.1307, std 0.3081 of the training pixels) at 28×28.
     pub fn mnist() -> Self {
         Self {

@@ -38,3 +38,50 @@ pub fn count_params<M: Module>(module: &M) -> usize {
     module.visit(&mut counter);
     counter.count
 }
+
+/// The first parameter of `module` that is not finite (NaN, ±inf), or a BatchNorm running
+/// variance below 0: `(path, why)`. Weights like that give NaN outputs for every input.
+pub fn first_bad_param<M: Module>(module: &M) -> Option<(String, String)> {
+    #[derive(Default)]
+    struct Check {
+        path: Vec<String>,
+        bad: Option<(String, String)>,
+    }
+    impl ModuleVisitor for Check {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.bad.is_some() {
+                return;
+            }
+            let t = param.val();
+            let path = self.path.join(".");
+            // On the device: no copy of the weights unless one is bad.
+            let non_finite =
+                t.clone().is_nan().any().into_scalar::<bool>() || t.clone().is_inf().any().into_scalar::<bool>();
+            let negative_variance =
+                path.ends_with("running_var") && t.clone().lower_elem(0.0).any().into_scalar::<bool>();
+            if non_finite || negative_variance {
+                let values: Vec<f32> = crate::floats(t);
+                let v = values
+                    .iter()
+                    .find(|v| !v.is_finite() || **v < 0.0)
+                    .copied()
+                    .unwrap_or(f32::NAN);
+                let why = if non_finite {
+                    format!("holds {v}")
+                } else {
+                    format!("is a variance but holds {v}")
+                };
+                self.bad = Some((path, why));
+            }
+        }
+    }
+    let mut check = Check::default();
+    module.visit(&mut check);
+    check.bad
+}

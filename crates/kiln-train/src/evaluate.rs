@@ -86,6 +86,14 @@ pub fn evaluate<M: ImageClassifier>(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<EvalReport, kiln_data::DataError> {
     let num_classes = model.num_classes();
+    let config = |e: String| kiln_data::DataError::Mismatch(e);
+    preprocessing
+        .validate()
+        .map_err(|e| config(format!("preprocessing: {e}")))?;
+    kiln_core::limits::BATCH_SIZE
+        .check(options.batch_size)
+        .map_err(config)?;
+    kiln_core::limits::WORKERS.check(options.workers).map_err(config)?;
     let loader = OrderedLoader::new(
         set.with_decode(options.decode),
         eval_pipeline(set, preprocessing),
@@ -111,6 +119,13 @@ pub fn evaluate<M: ImageClassifier>(
         let forward = Instant::now();
         let logits = model.forward_logits(batch.images);
         let labels: Vec<i64> = kiln_core::ints(batch.targets);
+        if logits.clone().is_nan().any().into_scalar::<bool>() || logits.clone().is_inf().any().into_scalar::<bool>() {
+            return Err(config(
+                "the model's outputs are not finite: the weights were checked when loaded, so the likely cause is \
+                 the preprocessing (a tiny std, an extreme mean) or inputs the model cannot take"
+                    .into(),
+            ));
+        }
         let predicted: Vec<i64> = kiln_core::ints(logits.clone().argmax(1).flatten::<1>(0, 1));
         let best5: Option<Vec<i64>> =
             top5.then(|| kiln_core::ints(logits.topk_with_indices(k, 1).1.flatten::<1>(0, 1)));

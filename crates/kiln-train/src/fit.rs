@@ -92,35 +92,49 @@ impl Default for FitConfig {
     }
 }
 
+fn count_named(name: &str, min: usize, value: usize) -> Result<usize, String> {
+    kiln_core::limits::Count {
+        name: "",
+        min,
+        max: usize::MAX,
+    }
+    .check_as(name, value)
+}
+
 impl FitConfig {
     /// Checks the values that would otherwise fail deep inside the loop.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::Config(m));
-        if self.epochs == 0 {
-            return bad("epochs must be at least 1".into());
-        }
-        if self.batch_size == 0 {
-            return bad("batch size must be at least 1".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("learning rate must be positive and finite, got {}", self.lr));
-        }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
-            return bad(format!(
-                "label smoothing must be in [0, 1), got {}",
-                self.label_smoothing
-            ));
-        }
-        if self.backbone_lr_mult.is_some() && matches!(self.schedule, Schedule::Plateau { .. }) {
-            return bad("the plateau schedule cannot be combined with --backbone-lr-mult".into());
-        }
-        if self.backbone_lr_mult.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
-            return bad("the backbone learning-rate multiplier must be finite and non-negative".into());
-        }
-        if self.optim.grad_clip.is_some_and(|c| c <= 0.0) || self.optim.weight_decay < 0.0 {
-            return bad("gradient clipping must be positive and weight decay non-negative".into());
-        }
-        Ok(())
+        use kiln_core::limits::*;
+        let checks = || -> Result<(), String> {
+            EPOCHS.check(self.epochs)?;
+            BATCH_SIZE.check(self.batch_size)?;
+            LEARNING_RATE.check(self.lr)?;
+            LABEL_SMOOTHING.check(self.label_smoothing)?;
+            WORKERS.check(self.num_workers)?;
+            count_named("validation images", 1, self.valid_size)?;
+            if let Some(m) = self.optim.momentum {
+                MOMENTUM.check(m)?;
+            }
+            WEIGHT_DECAY.check(self.optim.weight_decay)?;
+            if let Some(c) = self.optim.grad_clip {
+                GRAD_CLIP.check(c)?;
+            }
+            if let Some(m) = self.backbone_lr_mult {
+                LR_MULTIPLIER.check(m)?;
+            }
+            if let Some(s) = self.max_steps {
+                MAX_STEPS.check(s)?;
+            }
+            if let Some(l) = self.train_limit {
+                LIMIT.check(l)?;
+            }
+            self.schedule.validate()?;
+            if self.backbone_lr_mult.is_some() && matches!(self.schedule, Schedule::Plateau { .. }) {
+                return Err("the plateau schedule cannot be combined with --backbone-lr-mult".into());
+            }
+            Ok(())
+        };
+        checks().map_err(TrainError::Config)
     }
 }
 

@@ -426,7 +426,15 @@ impl FromStr for Schedule {
             },
             "plateau" => Self::Plateau {
                 factor: num("factor", 0.1)?,
-                patience: num("patience", 2.0)? as usize,
+                patience: {
+                    let p = num("patience", 2.0)?;
+                    if !(p.is_finite() && (0.0..=1e6).contains(&p)) {
+                        return Err(format!(
+                            "schedule `{spec}`: patience must be a number of epochs in [0, 1000000], got {p}"
+                        ));
+                    }
+                    p as usize
+                },
                 threshold: num("threshold", 1e-4)?,
                 min_lr: num("min", 0.0)?,
             },
@@ -436,7 +444,79 @@ impl FromStr for Schedule {
                 ));
             }
         };
+        s.validate()?;
         Ok(s)
+    }
+}
+
+impl Schedule {
+    /// Checks every number of the schedule against its range ([`kiln_core::limits`]), naming
+    /// the schedule's field.
+    pub fn validate(&self) -> Result<(), String> {
+        use kiln_core::limits::{DECAY_FACTOR, FACTOR, FRACTION, MIN_LEARNING_RATE, POSITIVE, Real};
+        let epochs = Real {
+            name: "",
+            min: 0.0,
+            min_open: true,
+            max: 1e6,
+            max_open: false,
+        };
+        let warmup = Real {
+            min_open: false,
+            ..epochs
+        };
+        match self {
+            Self::Constant => {}
+            Self::Cosine { warmup_epochs, min_lr } => {
+                warmup.check_as("cosine: warmup (epochs)", *warmup_epochs)?;
+                MIN_LEARNING_RATE.check_as("cosine: min", *min_lr)?;
+            }
+            Self::Step { every, gamma } => {
+                epochs.check_as("step: every (epochs)", *every)?;
+                DECAY_FACTOR.check_as("step: gamma", *gamma)?;
+            }
+            Self::MultiStep { milestones, gamma } => {
+                if milestones.is_empty() {
+                    return Err("multistep: needs at least one milestone".into());
+                }
+                for m in milestones {
+                    epochs.check_as("multistep: milestone (epochs)", *m)?;
+                }
+                DECAY_FACTOR.check_as("multistep: gamma", *gamma)?;
+            }
+            Self::Exponential { gamma } => {
+                DECAY_FACTOR.check_as("exponential: gamma", *gamma)?;
+            }
+            Self::OneCycle { pct, div, final_div } => {
+                Real {
+                    min_open: true,
+                    max_open: true,
+                    ..FRACTION
+                }
+                .check_as("onecycle: pct", *pct)?;
+                FACTOR.check_as("onecycle: div", *div)?;
+                POSITIVE.check_as("onecycle: final", *final_div)?;
+            }
+            Self::Plateau {
+                factor,
+                patience: _,
+                threshold,
+                min_lr,
+            } => {
+                Real {
+                    max_open: true,
+                    ..DECAY_FACTOR
+                }
+                .check_as("plateau: factor", *factor)?;
+                Real {
+                    min_open: false,
+                    ..POSITIVE
+                }
+                .check_as("plateau: threshold", *threshold)?;
+                MIN_LEARNING_RATE.check_as("plateau: min", *min_lr)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@
 
 pub mod dense;
 pub mod lessons;
+pub mod memory;
 mod model;
 pub mod model_dir;
 mod registry;

@@ -68,9 +68,18 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, TrainError> {
     })
 }
 
-/// Rebuilds the model of a directory and loads its weights onto `device`.
+/// Rebuilds the model of a directory and loads its weights onto `device`. The card's fields are
+/// checked against their ranges, its class list against the model, and the weights for values
+/// that are not finite (the first bad key is named).
 pub fn load(dir: &Path, device: &Device) -> Result<(Model, ModelCard), TrainError> {
     let card = load_card(dir)?;
+    let card_error = |reason: String| TrainError::Load {
+        path: dir.join(CARD_FILE),
+        reason,
+    };
+    card.preprocessing
+        .validate()
+        .map_err(|e| card_error(format!("preprocessing: {e}")))?;
     let weights = dir.join(WEIGHTS_FILE);
     let model = build_lazy(&card.model, device).map_err(|e| TrainError::Load {
         path: dir.join(CARD_FILE),
@@ -86,6 +95,19 @@ pub fn load(dir: &Path, device: &Device) -> Result<(Model, ModelCard), TrainErro
         path: weights.clone(),
         reason: e.to_string(),
     })?;
+    let classes = crate::ImageClassifier::num_classes(&model);
+    if card.classes.len() != classes {
+        return Err(card_error(format!(
+            "lists {} class names but the model predicts {classes} classes",
+            card.classes.len()
+        )));
+    }
+    if let Some((key, why)) = kiln_core::first_bad_param(&model) {
+        return Err(TrainError::Load {
+            path: weights,
+            reason: format!("parameter `{key}` {why}: the weights are damaged, or came from a run that diverged"),
+        });
+    }
     Ok((model, card))
 }
 

@@ -282,6 +282,22 @@ pub fn build_seeded(spec: &ModelSpec, device: &Device, seed: u64) -> Result<Mode
 pub(crate) fn build_lazy(spec: &ModelSpec, device: &Device) -> Result<Model, RegistryError> {
     let info = lookup(&spec.arch)?;
     let arch = info.name;
+    // The sizes every configuration has, checked before anything is allocated.
+    let bad = |reason: String| RegistryError::Config {
+        arch: arch.into(),
+        reason,
+    };
+    for (key, range) in [
+        ("num_classes", kiln_core::limits::NUM_CLASSES),
+        ("in_channels", kiln_core::limits::CHANNELS),
+    ] {
+        if let Some(v) = spec.config.get(key) {
+            let v = v
+                .as_u64()
+                .ok_or_else(|| bad(format!("{key} must be a whole number, got {v}")))?;
+            range.check_as(key, v as usize).map_err(bad)?;
+        }
+    }
     Ok(match info.family {
         Family::LeNet => Model::LeNet5(from_json::<LeNet5Config>(arch, &spec.config)?.init(device)),
         Family::AlexNet => Model::AlexNet(from_json::<AlexNetConfig>(arch, &spec.config)?.init(device)),

@@ -219,6 +219,14 @@ pub fn load_pretrained(
         (None, None) => return Err(WeightsError::NoArch(path)),
     };
     let info = lookup(arch)?;
+    if let Some(n) = options.num_classes {
+        kiln_core::limits::NUM_CLASSES
+            .check(n)
+            .map_err(|reason| RegistryError::Config {
+                arch: arch.into(),
+                reason,
+            })?;
+    }
     let mut import = options.import.clone();
     import.features_only = entry.and_then(|e| e.features_only.clone());
     let num_classes = options.num_classes.or(entry.and_then(|e| e.num_classes));

@@ -16,6 +16,14 @@ pub enum BatchMix {
         /// Beta parameter.
         alpha: f32,
     },
+    /// Both, one per batch: CutMix with probability 1/2, as timm's `Mixup` with `switch_prob`
+    /// 0.5.
+    Both {
+        /// MixUp's Beta parameter.
+        mixup: f32,
+        /// CutMix's Beta parameter.
+        cutmix: f32,
+    },
 }
 
 /// The second label of each mixed image and the weight of the first.
@@ -73,7 +81,18 @@ impl BatchMix {
         let order = Tensor::<1, Int>::from_ints(reversed.as_slice(), &device);
         let other = images.clone().select(0, order.clone());
         let targets_b = targets.select(0, order);
-        match *self {
+        let this = match *self {
+            BatchMix::Both { mixup, cutmix } => {
+                if rng.chance(0.5) {
+                    BatchMix::CutMix { alpha: cutmix }
+                } else {
+                    BatchMix::MixUp { alpha: mixup }
+                }
+            }
+            other => other,
+        };
+        match this {
+            BatchMix::Both { .. } => unreachable!("chosen above"),
             BatchMix::MixUp { alpha } => {
                 let lambda = beta(rng, alpha);
                 (images * lambda + other * (1.0 - lambda), Mix { targets_b, lambda })

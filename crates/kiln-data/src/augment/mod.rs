@@ -216,13 +216,22 @@ pub fn parse(spec: &str) -> Result<Augmentation, String> {
             }),
             "mixup" | "cutmix" => {
                 let alpha = positional.map(|v| num(v, step)).transpose()?.unwrap_or(1.0);
-                if alpha <= 0.0 {
-                    return Err(format!("`{step}`: alpha must be positive"));
-                }
-                aug.batch = Some(if name == "mixup" {
-                    BatchMix::MixUp { alpha }
-                } else {
-                    BatchMix::CutMix { alpha }
+                kiln_core::limits::ALPHA
+                    .check_as("alpha", alpha as f64)
+                    .map_err(|e| format!("`{step}`: {e}"))?;
+                // Both given: one of the two per batch, as timm does.
+                aug.batch = Some(match (aug.batch, name) {
+                    (Some(BatchMix::MixUp { alpha: m }), "cutmix") => BatchMix::Both {
+                        mixup: m,
+                        cutmix: alpha,
+                    },
+                    (Some(BatchMix::CutMix { alpha: c }), "mixup") => BatchMix::Both {
+                        mixup: alpha,
+                        cutmix: c,
+                    },
+                    (Some(_), _) => return Err(format!("`{step}`: {name} is given twice")),
+                    (None, "mixup") => BatchMix::MixUp { alpha },
+                    (None, _) => BatchMix::CutMix { alpha },
                 });
                 continue;
             }
@@ -232,6 +241,7 @@ pub fn parse(spec: &str) -> Result<Augmentation, String> {
                 ));
             }
         };
+        t.validate().map_err(|e| format!("`{step}`: {e}"))?;
         aug.pipeline.steps.push(t);
     }
     Ok(aug)

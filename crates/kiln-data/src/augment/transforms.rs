@@ -17,6 +17,17 @@ pub trait Transform: Send + Sync + std::fmt::Debug {
     fn sets_size(&self) -> bool {
         false
     }
+
+    /// Checks the transform's numbers against their ranges ([`kiln_core::limits`]).
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn range_of(name: &str, (lo, hi): (f32, f32), range: kiln_core::limits::Real) -> Result<(), String> {
+    range.check_as(name, lo as f64)?;
+    range.check_as(name, hi as f64)?;
+    Ok(())
 }
 
 fn shift_scale(b: &BBox, dx: f32, dy: f32, sx: f32, sy: f32) -> BBox {
@@ -58,6 +69,12 @@ impl Transform for HorizontalFlip {
             },
         )
     }
+
+    fn validate(&self) -> Result<(), String> {
+        use kiln_core::limits::*;
+        PROBABILITY.check_as("probability", self.p as f64)?;
+        Ok(())
+    }
 }
 
 /// Zero-pad by `pad` on every side, then crop `size`×`size` at a random place (the CIFAR/MNIST
@@ -88,6 +105,13 @@ impl Transform for RandomCrop {
 
     fn sets_size(&self) -> bool {
         true
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        use kiln_core::limits::*;
+        IMAGE_SIDE.check_as("size", self.size)?;
+        PADDING.check_as("pad", self.pad)?;
+        Ok(())
     }
 }
 
@@ -195,6 +219,14 @@ impl Transform for RandomResizedCrop {
     fn sets_size(&self) -> bool {
         true
     }
+
+    fn validate(&self) -> Result<(), String> {
+        use kiln_core::limits::*;
+        IMAGE_SIDE.check_as("size", self.size)?;
+        range_of("scale", self.scale, FRACTION)?;
+        range_of("ratio", self.ratio, FACTOR)?;
+        Ok(())
+    }
 }
 
 /// The evaluation transform of a model's preprocessing (torchvision's `Resize` + `CenterCrop`,
@@ -232,6 +264,13 @@ impl Transform for ResizeCenterCrop {
     fn sets_size(&self) -> bool {
         true
     }
+
+    fn validate(&self) -> Result<(), String> {
+        use kiln_core::limits::*;
+        IMAGE_SIDE.check_as("size", self.resize)?;
+        IMAGE_SIDE.check_as("crop", self.crop)?;
+        Ok(())
+    }
 }
 
 /// VGG's multi-scale training: shorter side resized to a random `S` in `[min, max]`, then a
@@ -259,6 +298,14 @@ impl Transform for MultiScaleCrop {
 
     fn sets_size(&self) -> bool {
         true
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        use kiln_core::limits::*;
+        IMAGE_SIDE.check_as("scale", self.min)?;
+        IMAGE_SIDE.check_as("scale", self.max)?;
+        IMAGE_SIDE.check_as("crop", self.crop)?;
+        Ok(())
     }
 }
 
@@ -330,6 +377,15 @@ impl Transform for RandomAffine {
             },
         )
     }
+
+    fn validate(&self) -> Result<(), String> {
+        use kiln_core::limits::*;
+        DEGREES.check_as("degrees", self.degrees as f64)?;
+        FRACTION.check_as("translate", self.translate as f64)?;
+        range_of("scale", self.scale, FACTOR)?;
+        DEGREES.check_as("shear", self.shear as f64)?;
+        Ok(())
+    }
 }
 
 /// Random brightness, contrast, saturation and hue (torchvision's `ColorJitter`), applied in that
@@ -389,6 +445,19 @@ impl Transform for ColorJitter {
         }
         s.image.pixels = px.iter().map(|v| v.round().clamp(0.0, 255.0) as u8).collect();
         s
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        use kiln_core::limits::*;
+        for (name, v) in [
+            ("brightness", self.brightness),
+            ("contrast", self.contrast),
+            ("saturation", self.saturation),
+        ] {
+            FRACTION.check_as(name, v as f64)?;
+        }
+        Real { max: 0.5, ..FRACTION }.check_as("hue", self.hue as f64)?;
+        Ok(())
     }
 }
 
@@ -458,5 +527,13 @@ impl Transform for RandomErasing {
             }
         }
         s
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        use kiln_core::limits::*;
+        PROBABILITY.check_as("probability", self.p as f64)?;
+        range_of("scale", self.scale, FRACTION)?;
+        range_of("ratio", self.ratio, FACTOR)?;
+        Ok(())
     }
 }

@@ -80,6 +80,16 @@ pub enum ImportError {
         /// A few paths of the model.
         model_keys: Vec<String>,
     },
+    /// A tensor holds values no trained weight has (NaN, infinities, a negative variance).
+    #[error("{path}: parameter `{key}` {why}; such weights give NaN outputs for every input")]
+    BadWeights {
+        /// The file.
+        path: PathBuf,
+        /// The model path of the tensor.
+        key: String,
+        /// What is wrong.
+        why: String,
+    },
     /// Any other error reported while applying tensors.
     #[error("importing {path}: {reason}")]
     Apply {

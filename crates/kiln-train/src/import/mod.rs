@@ -234,6 +234,13 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
             reason: other_errors.join("; "),
         });
     }
+    if let Some((key, why)) = kiln_core::first_bad_param(&model) {
+        return Err(ImportError::BadWeights {
+            path: path.to_path_buf(),
+            key,
+            why,
+        });
+    }
     let missing: Vec<String> = result
         .missing
         .iter()

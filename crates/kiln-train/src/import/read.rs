@@ -99,6 +99,7 @@ pub fn read(path: &Path, top_level_key: Option<&str>) -> Result<Checkpoint, Impo
             (tensors, skipped)
         }
         WeightFormat::Safetensors => {
+            check_safetensors(path).map_err(unreadable)?;
             let mut store = SafetensorsStore::from_file(path).map_indices_contiguous(false);
             let mut tensors: Vec<PackTensor> = store
                 .get_all_tensors()
@@ -197,4 +198,73 @@ fn type_name(value: &PickleValue) -> String {
         PickleValue::Dict(_) => "dict".into(),
         PickleValue::Unsupported(t) => t.clone(),
     }
+}
+
+/// Checks a safetensors header before anything reads the data: its length, that it is a JSON
+/// object, and for every tensor a known dtype, a shape whose size does not overflow, and data
+/// offsets inside the file that hold exactly that many bytes. Names the tensor that is wrong.
+fn check_safetensors(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let file_len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|e| format!("reading the header length: {e}"))?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > (100 << 20) || 8 + header_len > file_len {
+        return Err(format!(
+            "the header claims {header_len} bytes, but the file has {file_len} (truncated or not a safetensors file)"
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| format!("reading the header: {e}"))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| format!("the header is not a JSON object: {e}"))?;
+    let data_len = file_len - 8 - header_len;
+    for (name, entry) in &header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = |why: String| format!("tensor `{name}`: {why}");
+        let dtype = entry
+            .get("dtype")
+            .and_then(|d| d.as_str())
+            .ok_or_else(|| bad("no dtype".into()))?;
+        let size: u64 = match dtype {
+            "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" => 1,
+            "U16" | "I16" | "F16" | "BF16" => 2,
+            "U32" | "I32" | "F32" => 4,
+            "U64" | "I64" | "F64" => 8,
+            other => return Err(bad(format!("unknown dtype {other}"))),
+        };
+        let shape: Vec<u64> = entry
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .and_then(|s| s.iter().map(|d| d.as_u64()).collect())
+            .ok_or_else(|| bad("the shape is not a list of sizes".into()))?;
+        let bytes = shape
+            .iter()
+            .try_fold(size, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+        let offsets: Vec<u64> = entry
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .and_then(|s| s.iter().map(|d| d.as_u64()).collect())
+            .filter(|o: &Vec<u64>| o.len() == 2)
+            .ok_or_else(|| bad("data_offsets is not [start, end]".into()))?;
+        let (start, end) = (offsets[0], offsets[1]);
+        if start > end || end > data_len {
+            return Err(bad(format!(
+                "data_offsets [{start}, {end}] reach outside the {data_len} bytes of data (truncated file?)"
+            )));
+        }
+        if end - start != bytes {
+            return Err(bad(format!(
+                "{} bytes between its offsets, but {dtype} {shape:?} needs {bytes}",
+                end - start
+            )));
+        }
+    }
+    Ok(())
 }

@@ -94,9 +94,14 @@ pub fn parse_folder_spec(spec: &str) -> Result<(PathBuf, Option<usize>, bool), T
     for part in parts {
         match part.split_once('=') {
             Some(("size", n)) => {
-                size = Some(n.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                    TrainError::Config(format!("folder data set: size `{n}` is not a positive number"))
-                })?)
+                let n = n
+                    .parse::<usize>()
+                    .map_err(|_| TrainError::Config(format!("folder data set: size `{n}` is not a whole number")))?;
+                size = Some(
+                    kiln_core::limits::IMAGE_SIDE
+                        .check_as("folder data set: size", n)
+                        .map_err(TrainError::Config)?,
+                )
             }
             None if part == "grey" || part == "gray" => grey = true,
             _ => {

@@ -43,11 +43,17 @@ pub fn eval(
     progress: impl FnMut(usize, usize),
 ) -> Result<EvalOutput, TrainError> {
     let device = backend::checked_device(backend_name).map_err(|e| TrainError::Config(e.to_string()))?;
-    let (model, classes, preprocessing, trained_on): (Model, Vec<String>, Preprocessing, Option<String>) = match source
-    {
+    type Loaded = (Model, String, Vec<String>, Preprocessing, Option<String>);
+    let (model, arch, classes, preprocessing, trained_on): Loaded = match source {
         ModelSource::Dir(dir) => {
             let (model, card) = model_dir::load(dir, &device)?;
-            (model, card.classes, card.preprocessing, Some(card.dataset))
+            (
+                model,
+                card.model.arch,
+                card.classes,
+                card.preprocessing,
+                Some(card.dataset),
+            )
         }
         ModelSource::Weights(file, options) => {
             let load = |e: crate::weights::WeightsError| TrainError::Load {
@@ -56,7 +62,7 @@ pub fn eval(
             };
             let file = resolve_weights(file).map_err(load)?;
             let p = load_pretrained(&file, options, &device).map_err(load)?;
-            (p.model, p.classes, p.preprocessing, None)
+            (p.model, p.spec.arch, p.classes, p.preprocessing, None)
         }
     };
     let name = dataset.or(trained_on.as_deref()).ok_or_else(|| {
@@ -89,6 +95,23 @@ pub fn eval(
                 .map_or("", |(_, b)| b.as_str()),
         ));
     }
+    kiln_core::limits::BATCH_SIZE
+        .check(options.batch_size)
+        .map_err(TrainError::Config)?;
+    let p = &preprocessing;
+    crate::memory::check(
+        &model,
+        &arch,
+        [p.channels, p.height, p.width],
+        options.batch_size,
+        false,
+        &format!(
+            "eval with --batch-size {} on {}×{} images",
+            options.batch_size, p.height, p.width
+        ),
+        &device,
+    )
+    .map_err(TrainError::Config)?;
     let report = evaluate(&model, &set, &preprocessing, &device, options, progress)?;
     Ok(EvalOutput {
         dataset: dataset_name,

@@ -109,6 +109,15 @@ pub fn predict_batches(
     device: &Device,
     mut on_batch: impl FnMut(Vec<Prediction>) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
+    let config = |e: String| TrainError::Config(e);
+    preprocessing
+        .validate()
+        .map_err(|e| config(format!("preprocessing: {e}")))?;
+    kiln_core::limits::BATCH_SIZE
+        .check(options.batch_size)
+        .map_err(config)?;
+    kiln_core::limits::WORKERS.check(options.workers).map_err(config)?;
+    kiln_core::limits::TOP_K.check(options.top_k).map_err(config)?;
     let model = model.valid();
     // Each image's label is its position, so that every result finds its file.
     let set = ImageSet::files(
@@ -133,6 +142,14 @@ pub fn predict_batches(
         let logits = model.forward_logits(batch.images);
         let [n, k] = logits.dims();
         let raw: Vec<f32> = kiln_core::floats(logits.clone());
+        if let Some(i) = raw.iter().position(|v| !v.is_finite()) {
+            return Err(TrainError::Config(format!(
+                "the model's outputs for {} are not finite ({}): the weights were checked when loaded, so the \
+                 likely cause is the preprocessing (a tiny std, an extreme mean) or an input the model cannot take",
+                images[positions[i / k] as usize].display(),
+                raw[i]
+            )));
+        }
         let probs: Vec<f32> = kiln_core::floats(softmax(logits, 1));
         let predictions = (0..n)
             .map(|i| {

@@ -422,6 +422,17 @@ pub fn train_on(
             out.display()
         )));
     }
+    // Every number is checked before anything is built or written.
+    config.fit.validate()?;
+    let config_error = |e: String| TrainError::Config(e);
+    if let Some(s) = config.image_size {
+        kiln_core::limits::IMAGE_SIDE
+            .check_as("--image-size", s)
+            .map_err(config_error)?;
+    }
+    if let Some(v) = config.val_split {
+        kiln_core::limits::VAL_SPLIT.check(v).map_err(config_error)?;
+    }
     let device = backend::checked_device(&config.backend).map_err(|e| TrainError::Config(e.to_string()))?;
     let channels = data.preprocessing.channels;
     let info = crate::lookup(&config.model).map_err(|e| TrainError::Config(e.to_string()))?;
@@ -468,6 +479,20 @@ pub fn train_on(
     };
     kiln_core::materialise(&model);
     drop(init_lock);
+    let p = &data.preprocessing;
+    crate::memory::check(
+        &model,
+        &config.model,
+        [p.channels, p.height, p.width],
+        config.fit.batch_size,
+        true,
+        &format!(
+            "training {} with --batch-size {} on {}×{} images",
+            config.model, config.fit.batch_size, p.height, p.width
+        ),
+        &device,
+    )
+    .map_err(TrainError::Config)?;
     std::fs::create_dir_all(out).map_err(|e| TrainError::Io {
         path: out.to_path_buf(),
         source: e,
