@@ -99,3 +99,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// `--classes FILE` that is missing is named.
+    #[test]
+    fn a_missing_class_list_is_named() {
+        let err = super::read_classes(std::path::Path::new("/nonexistent/classes.txt"), 3).unwrap_err();
+        assert!(err.to_string().contains("--classes /nonexistent/classes.txt"), "{err}");
+    }
+}

@@ -102,3 +102,19 @@ fn data_roots(extra: Option<PathBuf>) -> Vec<PathBuf> {
         .chain([root.join("data"), root.join("datasets")])
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    /// An I/O error that a message already quotes is not printed twice.
+    #[test]
+    fn causes_are_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let error = anyhow::Error::new(io).context("cannot read /tmp/x: No such file or directory (os error 2)");
+        assert_eq!(
+            super::message(&error),
+            "cannot read /tmp/x: No such file or directory (os error 2)"
+        );
+        let error = anyhow::anyhow!("outer").context("context");
+        assert_eq!(super::message(&error), "context: outer");
+    }
+}

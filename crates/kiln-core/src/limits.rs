@@ -123,9 +123,9 @@ pub const SCHEDULE_EPOCHS: Count = count("schedule epochs", 1, 1_000_000);
 pub const PADDING: Count = count("padding", 0, 8192);
 
 /// Peak learning rate (`--lr`).
-pub const LEARNING_RATE: Real = real("--lr", 0.0, true, 10.0, false);
+pub const LEARNING_RATE: Real = real("--lr", 0.0, true, 1e3, false);
 /// A learning rate that may be 0 (a schedule's floor).
-pub const MIN_LEARNING_RATE: Real = real("minimum learning rate", 0.0, false, 10.0, false);
+pub const MIN_LEARNING_RATE: Real = real("minimum learning rate", 0.0, false, 1e3, false);
 /// Momentum (`--momentum`).
 pub const MOMENTUM: Real = real("--momentum", 0.0, false, 1.0, true);
 /// Weight decay (`--weight-decay`).
@@ -169,7 +169,7 @@ mod tests {
         assert!(MAX_STEPS.check(0).unwrap_err().contains("at least 1"));
         for bad in [f64::NAN, f64::INFINITY, -1.0, 0.0] {
             let e = LEARNING_RATE.check(bad).unwrap_err();
-            assert!(e.starts_with("--lr must be a number in (0, 10]"), "{e}");
+            assert!(e.starts_with("--lr must be a number in (0, 1000]"), "{e}");
         }
         assert!(STD.check(0.0).is_err() && STD.check(0.229).is_ok());
         assert!(MOMENTUM.check(0.9).is_ok() && MOMENTUM.check(1.0).is_err());

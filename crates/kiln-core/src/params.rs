@@ -48,11 +48,16 @@ pub fn first_bad_param<M: Module>(module: &M) -> Option<(String, String)> {
         bad: Option<(String, String)>,
     }
     impl ModuleVisitor for Check {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
+        // Enum variants (the registry's `Model::LeNet5`) are not part of a parameter's name.
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            if !container_type.starts_with("Enum:") {
+                self.path.push(name.to_string());
+            }
         }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
+        fn exit_module(&mut self, _name: &str, container_type: &str) {
+            if !container_type.starts_with("Enum:") {
+                self.path.pop();
+            }
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if self.bad.is_some() {

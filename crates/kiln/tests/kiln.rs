@@ -16,6 +16,8 @@ mod data;
 mod dense;
 #[path = "kiln/folders.rs"]
 mod folders;
+#[path = "kiln/hostile.rs"]
+mod hostile;
 #[path = "kiln/parity.rs"]
 mod parity;
 #[path = "kiln/photos.rs"]
