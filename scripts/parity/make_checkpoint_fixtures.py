@@ -13,6 +13,7 @@ crates/kiln/tests/fixtures/checkpoints/:
   'optimizer', 'version', 'args', 'metric', 'state_dict_ema'} with EMA weights that differ
   (each float scaled by 0.5), and both models' logits;
 - lenet5-nested.pth: {'model': {'module.conv1.weight': ...}} (DataParallel inside a dict);
+- lenet5-legacy.pth: the state dict in torch.save's legacy (pre-1.6) pickle format;
 - lenet5-backbone.pth / .safetensors: the weights under `backbone.` beside another module whose
   keys collide with LeNet-5's (`conv1.weight` of another shape, `head.fc.weight`).
 
@@ -71,6 +72,8 @@ def main():
     ref["logits"]["ema"] = logits_of(ema, x)
 
     torch.save({"model": {"module." + k: v for k, v in sd.items()}}, os.path.join(OUT, "lenet5-nested.pth"))
+    # The legacy (pre-1.6) format: a pickle stream, not a zip archive.
+    torch.save(sd, os.path.join(OUT, "lenet5-legacy.pth"), _use_new_zipfile_serialization=False)
 
     other = {"conv1.weight": torch.ones(8, 3, 3, 3), "conv1.bias": torch.zeros(8), "head.fc.weight": torch.ones(4, 8)}
     wrapped = {**{"backbone." + k: v for k, v in sd.items()}, **other}

@@ -6,6 +6,7 @@ mod checkpoint_args;
 mod data;
 mod dense;
 mod eval;
+mod fuzz;
 mod import;
 mod lesson;
 mod list;
@@ -49,6 +50,11 @@ enum Task {
     Data(data::Args),
     /// The weights table (published checkpoints, their transforms and accuracy); `fetch` one.
     Weights(weights::Args),
+    /// Fuzz every reader with mutated real files, in memory-capped worker processes.
+    Fuzz(fuzz::Args),
+    /// One fuzz worker process (run by `fuzz`).
+    #[command(hide = true)]
+    FuzzWorker(fuzz::WorkerArgs),
 }
 
 fn main() {
@@ -64,6 +70,8 @@ fn main() {
         Task::Data(args) => data::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Weights(args) => weights::run(args),
+        Task::Fuzz(args) => fuzz::run(args),
+        Task::FuzzWorker(args) => fuzz::worker(args),
     };
     if let Err(error) = result {
         eprintln!("error: {}", message(&error));

@@ -185,6 +185,16 @@ pub fn fit<M: Backbone>(
         )));
     }
     let mut notes = Vec::new();
+    if resume {
+        // Temporary files of a write that was killed: never renamed into place, never used.
+        if let Ok(entries) = std::fs::read_dir(run_dir.join(CHECKPOINT_DIR)) {
+            for e in entries.filter_map(Result::ok) {
+                if e.file_name().to_string_lossy().contains(".bpk.tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
     let resumed_from = if resume {
         let (epoch, damaged) = latest_intact_checkpoint(run_dir);
         for (file, why) in damaged {

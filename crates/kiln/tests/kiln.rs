@@ -18,6 +18,8 @@ mod dense;
 mod folders;
 #[path = "kiln/hostile.rs"]
 mod hostile;
+#[path = "kiln/interrupted.rs"]
+mod interrupted;
 #[path = "kiln/parity.rs"]
 mod parity;
 #[path = "kiln/photos.rs"]

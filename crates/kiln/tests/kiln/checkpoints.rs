@@ -305,3 +305,10 @@ fn integer_tensors_into_float_parameters_are_refused() {
     let err = import_error(&file, &ImportOptions::default());
     assert!(err.contains("conv1.bias") && err.contains("I64"), "{err}");
 }
+
+/// torch.save's legacy (pre-1.6) format: a pickle stream instead of a zip archive.
+#[test]
+fn legacy_format_checkpoints_load() {
+    let (_, err) = import_lenet(&dir().join("lenet5-legacy.pth"), &ImportOptions::default(), "f32");
+    assert!(err < 1e-6, "{err}");
+}

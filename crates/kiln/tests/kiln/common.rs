@@ -20,12 +20,7 @@ pub fn device() -> burn::tensor::Device {
 /// Runs one test of this binary in a child process (its own Burn backend state, its own random
 /// generator) with extra environment variables, and panics with its output if it fails.
 pub fn run_child_test(name: &str, envs: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
-    let exe = std::env::current_exe().expect("the test binary");
-    let output = std::process::Command::new(exe)
-        .args(["--exact", name, "--ignored", "--nocapture", "--test-threads", "1"])
-        .envs(envs.iter().map(|(k, v)| (*k, *v)))
-        .output()
-        .expect("the test binary runs");
+    let output = child_test(name, envs).output().expect("the test binary runs");
     assert!(
         output.status.success(),
         "{name} failed:\n{}\n{}",
@@ -33,4 +28,14 @@ pub fn run_child_test(name: &str, envs: &[(&str, &std::ffi::OsStr)]) -> std::pro
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The command that runs one ignored test of this binary in a child process.
+pub fn child_test(name: &str, envs: &[(&str, &std::ffi::OsStr)]) -> std::process::Command {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["--exact", name, "--ignored", "--nocapture", "--test-threads", "1"])
+        .envs(envs.iter().map(|(k, v)| (*k, *v)));
+    command
 }
