@@ -72,6 +72,12 @@ impl Real {
         };
         if value.is_finite() && above && below {
             Ok(value)
+        } else if self.min == 0.0 && self.min_open {
+            Err(format!(
+                "{name} must be positive and {} {}, got {value}",
+                if self.max_open { "below" } else { "at most" },
+                self.max
+            ))
         } else {
             Err(format!(
                 "{name} must be a number in {}{}, {}{}, got {value}",
@@ -169,7 +175,7 @@ mod tests {
         assert!(MAX_STEPS.check(0).unwrap_err().contains("at least 1"));
         for bad in [f64::NAN, f64::INFINITY, -1.0, 0.0] {
             let e = LEARNING_RATE.check(bad).unwrap_err();
-            assert!(e.starts_with("--lr must be a number in (0, 1000]"), "{e}");
+            assert!(e.starts_with("--lr must be positive and at most 1000"), "{e}");
         }
         assert!(STD.check(0.0).is_err() && STD.check(0.229).is_ok());
         assert!(MOMENTUM.check(0.9).is_ok() && MOMENTUM.check(1.0).is_err());

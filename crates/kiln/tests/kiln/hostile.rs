@@ -207,7 +207,7 @@ fn bad_model_cards_and_weights_are_refused_at_load() {
         ),
         (
             Box::new(|c: &mut kiln::model_dir::ModelCard| c.preprocessing.std = vec![0.0]),
-            "std must be a number in (0",
+            "std must be positive",
         ),
         (
             Box::new(|c: &mut kiln::model_dir::ModelCard| c.preprocessing.mean = vec![1e9]),
