@@ -58,7 +58,22 @@ enum Task {
 }
 
 fn main() {
-    let result = match Cli::parse().task {
+    let task = Cli::parse().task;
+    // A panic anywhere below is reported as an error (with what Rust prints about it above),
+    // never as an abort with a bare backtrace.
+    let result = std::panic::catch_unwind(move || run(task)).unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "internal error: a panic (reported above); please report it"
+        ))
+    });
+    if let Err(error) = result {
+        eprintln!("error: {}", message(&error));
+        std::process::exit(1);
+    }
+}
+
+fn run(task: Task) -> anyhow::Result<()> {
+    match task {
         Task::Train(args) => train::run(args),
         Task::Lesson(args) => lesson::run(args),
         Task::Transfer(args) => transfer::run(args),
@@ -72,10 +87,6 @@ fn main() {
         Task::Weights(args) => weights::run(args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::FuzzWorker(args) => fuzz::worker(args),
-    };
-    if let Err(error) = result {
-        eprintln!("error: {}", message(&error));
-        std::process::exit(1);
     }
 }
 

@@ -38,3 +38,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     commit(&tmp, path)
 }
+
+/// Runs `f`, turning a panic inside it (in Burn or a decoder, on input nobody anticipated) into
+/// an error that says what was being done: Kiln's edge towards code it does not control.
+pub fn guard<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let msg = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "no message".into());
+        format!("{what} failed inside a library Kiln uses (it panicked: {msg})")
+    })
+}

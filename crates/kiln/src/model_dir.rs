@@ -91,10 +91,15 @@ pub fn load(dir: &Path, device: &Device) -> Result<(Model, ModelCard), TrainErro
             reason: "file not found".into(),
         });
     }
-    let model = model.try_load_file(&weights).map_err(|e| TrainError::Load {
-        path: weights.clone(),
-        reason: e.to_string(),
-    })?;
+    let model = kiln_core::fsutil::guard("reading the weights", || model.try_load_file(&weights))
+        .map_err(|reason| TrainError::Load {
+            path: weights.clone(),
+            reason,
+        })?
+        .map_err(|e| TrainError::Load {
+            path: weights.clone(),
+            reason: e.to_string(),
+        })?;
     let classes = crate::ImageClassifier::num_classes(&model);
     if card.classes.len() != classes {
         return Err(card_error(format!(

@@ -137,7 +137,9 @@ fn decode_with(path: &Path, options: DecodeOptions) -> Result<DynamicImage, Data
             return Ok(DynamicImage::ImageRgb8(rgb));
         }
     }
-    image::load_from_memory(&bytes).map_err(|e| bad(e.to_string()))
+    kiln_core::fsutil::guard("decoding", || image::load_from_memory(&bytes))
+        .map_err(&bad)?
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// A CMYK (or YCCK) JPEG as Pillow reads it: the raw CMYK planes, inverted when an Adobe

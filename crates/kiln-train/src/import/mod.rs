@@ -157,7 +157,13 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
     rules: &KeyRules,
     options: &ImportOptions,
 ) -> Result<(M, ImportReport), ImportError> {
-    let checkpoint = read(path, options.top_level_key.as_deref())?;
+    let checkpoint = kiln_core::fsutil::guard("reading the checkpoint", || {
+        read(path, options.top_level_key.as_deref())
+    })
+    .map_err(|reason| ImportError::Apply {
+        path: path.to_path_buf(),
+        reason,
+    })??;
     let format_name = checkpoint.format.name();
     let (model_paths, roots, target) = model_roots(&model);
     let file_keys: Vec<String> = checkpoint.tensors.iter().map(|t| t.name.clone()).collect();
@@ -193,7 +199,13 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
         *converted.entry(format!("{:?}", t.dtype)).or_default() += 1;
     }
     let adapter: Box<dyn ModuleAdapter> = Box::new(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(target)));
-    let result = model.apply(tensors, None, Some(adapter), true);
+    let result = kiln_core::fsutil::guard("loading the tensors", || {
+        model.apply(tensors, None, Some(adapter), true)
+    })
+    .map_err(|reason| ImportError::Apply {
+        path: path.to_path_buf(),
+        reason,
+    })?;
 
     let mut mismatches = Vec::new();
     let mut head_reinitialised = Vec::new();
