@@ -9,10 +9,18 @@ pub fn run() -> anyhow::Result<()> {
         };
         println!("  {:<14} input {c}x{h}x{w}  {}{aliases}", m.name, m.paper);
     }
-    println!(
-        "backends compiled in: {} (default {})",
-        kiln::core::compiled_backends().join(", "),
-        kiln::core::DEFAULT_BACKEND
-    );
+    let compiled = kiln::core::compiled_backends();
+    println!("\nbackends (--backend NAME; default {}):", kiln::core::DEFAULT_BACKEND);
+    for (name, feature) in kiln::core::backend::KNOWN_BACKENDS {
+        let state = if compiled.contains(&name) {
+            "compiled in".to_string()
+        } else {
+            match crate::backends::missing(name) {
+                None => format!("built on first use (feature `{feature}`)"),
+                Some(why) => format!("not usable here: {why}"),
+            }
+        };
+        println!("  {name:<8} {state}\n           needs: {}", kiln::core::backend::requirements(name));
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask`: Kiln's command line. This file only parses and dispatches; each task is a
 //! module, and the work happens in the library crates.
 
+mod backends;
 mod bench;
 mod checkpoint_args;
 mod data;
@@ -58,6 +59,16 @@ enum Task {
 }
 
 fn main() {
+    // A backend this binary lacks: build and run the one that has it.
+    if let Some(result) = backends::reexec_for_backend() {
+        match result {
+            Ok(code) => std::process::exit(code),
+            Err(error) => {
+                eprintln!("error: {}", message(&error));
+                std::process::exit(1);
+            }
+        }
+    }
     let task = Cli::parse().task;
     // A panic anywhere below is reported as an error (with what Rust prints about it above),
     // never as an abort with a bare backtrace.

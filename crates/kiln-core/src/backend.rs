@@ -6,7 +6,12 @@
 //! | `flex` | `flex` | Burn's pure-Rust CPU backend (the default: see [`DEFAULT_BACKEND`]) |
 //! | `ndarray` | `ndarray` | the ndarray CPU backend (deprecated upstream, kept for comparison) |
 //! | `cpu` | `cpu` | CubeCL's CPU backend (JIT-compiled kernels) |
-//! | `wgpu` | `wgpu` | a GPU through wgpu (Vulkan, Metal, DX12 or a software Vulkan device) |
+//! | `wgpu` | `wgpu` | a GPU through wgpu (Vulkan, Metal, DX12 or a software Vulkan device), with fusion + autotune |
+//! | `vulkan` | `vulkan` | wgpu pinned to Vulkan (SPIR-V kernels), with fusion + autotune |
+//! | `cuda` | `cuda` | NVIDIA GPUs through CubeCL (driver and NVRTC loaded at run time), with fusion + autotune |
+//! | `rocm` | `rocm` | AMD GPUs through CubeCL's HIP runtime, with fusion + autotune |
+//! | `metal` | `metal` | Apple GPUs, wgpu pinned to Metal |
+//! | `tch` | `tch` | LibTorch (PyTorch's kernels; `scripts/tch/setup.sh`) |
 
 use burn::tensor::Device;
 use thiserror::Error;
@@ -16,12 +21,33 @@ use thiserror::Error;
 pub const DEFAULT_BACKEND: &str = "flex";
 
 /// Every backend name Kiln knows, with the cargo feature that compiles it in.
-pub const KNOWN_BACKENDS: [(&str, &str); 4] = [
+pub const KNOWN_BACKENDS: [(&str, &str); 9] = [
     ("flex", "flex"),
     ("ndarray", "ndarray"),
     ("cpu", "cpu"),
     ("wgpu", "wgpu"),
+    ("vulkan", "vulkan"),
+    ("cuda", "cuda"),
+    ("rocm", "rocm"),
+    ("metal", "metal"),
+    ("tch", "tch"),
 ];
+
+/// What each backend needs at build and at run time, for `cargo xtask list`.
+pub fn requirements(name: &str) -> &'static str {
+    match name {
+        "flex" => "nothing (pure Rust)",
+        "ndarray" => "nothing (pure Rust)",
+        "cpu" => "nothing to build; kernels are JIT-compiled by LLVM at run time (slow first steps)",
+        "wgpu" => "a Vulkan, Metal or DX12 driver at run time (Debian: mesa-vulkan-drivers gives a software Vulkan device)",
+        "vulkan" => "a Vulkan driver at run time (mesa-vulkan-drivers for software Vulkan)",
+        "cuda" => "nothing to build; an NVIDIA driver and CUDA's NVRTC at run time",
+        "rocm" => "ROCm / HIP at run time (Linux, AMD GPU)",
+        "metal" => "macOS (Metal); not usable on Linux",
+        "tch" => "LibTorch 2.9: scripts/tch/setup.sh makes a venv with torch==2.9.0 and sets LIBTORCH_USE_PYTORCH; a C++ compiler",
+        _ => "",
+    }
+}
 
 /// Why a backend name could not be turned into a device.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -72,6 +98,11 @@ fn is_compiled(name: &str) -> bool {
         "ndarray" => cfg!(feature = "ndarray"),
         "cpu" => cfg!(feature = "cpu"),
         "wgpu" => cfg!(feature = "wgpu"),
+        "vulkan" => cfg!(feature = "vulkan"),
+        "cuda" => cfg!(feature = "cuda"),
+        "rocm" => cfg!(feature = "rocm"),
+        "metal" => cfg!(feature = "metal"),
+        "tch" => cfg!(feature = "tch"),
         _ => false,
     }
 }
@@ -109,6 +140,16 @@ fn make_device(name: &str) -> Device {
         "cpu" => Device::cpu(),
         #[cfg(feature = "wgpu")]
         "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "vulkan")]
+        "vulkan" => Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "cuda")]
+        "cuda" => Device::cuda(0),
+        #[cfg(feature = "rocm")]
+        "rocm" => Device::rocm(0),
+        #[cfg(feature = "metal")]
+        "metal" => Device::metal(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "tch")]
+        "tch" => Device::libtorch(),
         _ => unreachable!("`{name}` was checked to be compiled in"),
     }
 }
