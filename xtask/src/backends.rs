@@ -49,20 +49,27 @@ pub fn missing(name: &str) -> Option<String> {
                     "no Vulkan {} on this machine ({}): install your GPU's Vulkan driver, or Debian's \
                      `mesa-vulkan-drivers libvulkan1` for a software Vulkan device (lavapipe)",
                     if loader { "driver" } else { "loader (libvulkan.so.1)" },
-                    if icd { "a driver manifest is there" } else { "no driver manifest in /usr/share/vulkan/icd.d or /etc/vulkan/icd.d" }
+                    if icd {
+                        "a driver manifest is there"
+                    } else {
+                        "no driver manifest in /usr/share/vulkan/icd.d or /etc/vulkan/icd.d"
+                    }
                 )
             })
         }
         "cuda" => (!library(&["libcuda.so.1", "libcuda.so"]))
             .then(|| "no NVIDIA driver on this machine (libcuda.so.1 not found)".to_string()),
-        "rocm" => (!library(&["libamdhip64.so", "libamdhip64.so.6"]) && !Path::new("/opt/rocm/lib/libamdhip64.so").exists())
-            .then(|| "no ROCm / HIP runtime on this machine (libamdhip64.so not found)".to_string()),
+        "rocm" => (!library(&["libamdhip64.so", "libamdhip64.so.6"])
+            && !Path::new("/opt/rocm/lib/libamdhip64.so").exists())
+        .then(|| "no ROCm / HIP runtime on this machine (libamdhip64.so not found)".to_string()),
         "metal" => (!cfg!(target_os = "macos")).then(|| "Metal exists on macOS only".to_string()),
-        "tch" => (std::env::var_os("LIBTORCH").is_none() && std::env::var_os("LIBTORCH_USE_PYTORCH").is_none()).then(|| {
-            "LibTorch is not set up: run `source scripts/tch/setup.sh` (a venv with torch==2.9.0 and the variables \
+        "tch" => {
+            (std::env::var_os("LIBTORCH").is_none() && std::env::var_os("LIBTORCH_USE_PYTORCH").is_none()).then(|| {
+                "LibTorch is not set up: run `source scripts/tch/setup.sh` (a venv with torch==2.9.0 and the variables \
              tch needs), then this command again"
-                .to_string()
-        }),
+                    .to_string()
+            })
+        }
         _ => None,
     }
 }
@@ -81,7 +88,9 @@ pub fn reexec_for_backend() -> Option<anyhow::Result<i32>> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, f)| *f)?;
-    if kiln::core::compiled_backends().contains(&name.as_str()) || std::env::var_os("KILN_XTASK_BACKEND_BUILD").is_some() {
+    if kiln::core::compiled_backends().contains(&name.as_str())
+        || std::env::var_os("KILN_XTASK_BACKEND_BUILD").is_some()
+    {
         return None;
     }
     Some(build_and_run(&name, feature, &args))
@@ -107,7 +116,15 @@ fn build_and_run(name: &str, feature: &str, args: &[String]) -> anyhow::Result<i
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(&root)
-        .args(["run", "--release", "--package", "xtask", "--features", feature, "--target-dir"])
+        .args([
+            "run",
+            "--release",
+            "--package",
+            "xtask",
+            "--features",
+            feature,
+            "--target-dir",
+        ])
         .arg(&target)
         .arg("--")
         .args(args)

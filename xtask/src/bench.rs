@@ -129,13 +129,17 @@ fn standard() -> Vec<Workload> {
 }
 
 fn parse_input(s: &str) -> anyhow::Result<[usize; 3]> {
-    let v: Vec<usize> = s.split(['x', 'X']).map(|p| p.trim().parse()).collect::<Result<_, _>>()?;
+    let v: Vec<usize> = s
+        .split(['x', 'X'])
+        .map(|p| p.trim().parse())
+        .collect::<Result<_, _>>()?;
     anyhow::ensure!(v.len() == 3, "--input must be CxHxW, got `{s}`");
     Ok([v[0], v[1], v[2]])
 }
 
 fn threads(a: &Args) -> usize {
-    a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    a.threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Times `w` in this process.
@@ -143,7 +147,11 @@ fn measure(w: &Workload, a: &Args) -> anyhow::Result<Measured> {
     let device = kiln::core::backend::checked_device(&a.backend)?;
     let info = kiln::lookup(&w.model)?;
     let [c, h, wd] = w.input;
-    let classes = if info.family == kiln::Family::LeNet || c == 1 { 10 } else { 1000 };
+    let classes = if info.family == kiln::Family::LeNet || c == 1 {
+        10
+    } else {
+        1000
+    };
     let options = BuildOptions {
         image_size: Some([h, wd]),
         small_stem: Some(w.stem == "small"),
@@ -221,7 +229,10 @@ fn run_child(mut command: Command) -> anyhow::Result<(String, f64)> {
         libc::wait4(pid, &mut status, 0, &mut usage);
         usage.ru_maxrss as f64 / 1024.0
     };
-    anyhow::ensure!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{command:?} failed");
+    anyhow::ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{command:?} failed"
+    );
     Ok((text, rss))
 }
 
@@ -231,7 +242,14 @@ fn kiln_child(w: &Workload, a: &Args) -> anyhow::Result<Measured> {
     command
         .args(["bench", "--one", "--json", "--models", &w.model, "--mode", &w.mode])
         .args(["--input", &format!("{}x{}x{}", w.input[0], w.input[1], w.input[2])])
-        .args(["--batch-size", &w.batch.to_string(), "--stem", &w.stem, "--backend", &a.backend])
+        .args([
+            "--batch-size",
+            &w.batch.to_string(),
+            "--stem",
+            &w.stem,
+            "--backend",
+            &a.backend,
+        ])
         .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string()])
         .args(["--threads", &threads(a).to_string()])
         .env("RAYON_NUM_THREADS", threads(a).to_string());
@@ -268,14 +286,22 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn describe(w: &Workload) -> String {
     let [c, h, wd] = w.input;
-    let stem = if w.model.starts_with("resnet") && w.stem == "small" { " small stem" } else { "" };
+    let stem = if w.model.starts_with("resnet") && w.stem == "small" {
+        " small stem"
+    } else {
+        ""
+    };
     format!("{}{stem} {}, {c}×{h}×{wd}, batch {}", w.model, w.mode, w.batch)
 }
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cpu}, {cores} cores")
@@ -321,7 +347,9 @@ fn compare(a: &Args) -> anyhow::Result<()> {
         a.rounds,
         machine()
     );
-    println!("\n| workload | Kiln img/s | PyTorch img/s | **Kiln / PyTorch** | Kiln GFLOP/s | Kiln peak RSS | PyTorch peak RSS |");
+    println!(
+        "\n| workload | Kiln img/s | PyTorch img/s | **Kiln / PyTorch** | Kiln GFLOP/s | Kiln peak RSS | PyTorch peak RSS |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for (i, w) in workloads.iter().enumerate() {
         let k = median(kiln[i].iter().map(|m| m.img_s).collect());
@@ -342,7 +370,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.compare {
         return compare(&a);
     }
-    let models = if a.models.is_empty() { vec!["lenet5".to_string(), "resnet18".to_string()] } else { a.models.clone() };
+    let models = if a.models.is_empty() {
+        vec!["lenet5".to_string(), "resnet18".to_string()]
+    } else {
+        a.models.clone()
+    };
     let workloads: Vec<Workload> = models
         .iter()
         .map(|m| -> anyhow::Result<Workload> {
@@ -351,7 +383,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 Some(s) => parse_input(s)?,
                 None => info.input,
             };
-            let stem = a.stem.clone().unwrap_or_else(|| if input[1].min(input[2]) < 64 { "small" } else { "imagenet" }.into());
+            let stem = a.stem.clone().unwrap_or_else(|| {
+                if input[1].min(input[2]) < 64 {
+                    "small"
+                } else {
+                    "imagenet"
+                }
+                .into()
+            });
             Ok(Workload {
                 model: info.name.into(),
                 mode: a.mode.clone(),
@@ -361,7 +400,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    anyhow::ensure!(matches!(a.mode.as_str(), "train" | "infer"), "--mode must be train or infer");
+    anyhow::ensure!(
+        matches!(a.mode.as_str(), "train" | "infer"),
+        "--mode must be train or infer"
+    );
     if a.one {
         let m = measure(&workloads[0], &a)?;
         println!("{}", serde_json::to_string(&m)?);
@@ -401,7 +443,11 @@ fn pipeline_row(a: &Args, device: &burn::tensor::Device) -> anyhow::Result<()> {
     let data = kiln::tasks::load_dataset("mnist", &crate::data_roots(None))?;
     let indices: Vec<usize> = (0..a.images).map(|i| i % data.train.len()).collect();
     let items = data.train.subset(&indices).items()?;
-    let dataset = AugmentedDataset::new(InMemDataset::new(items), parse(spec).map_err(anyhow::Error::msg)?.pipeline, 1);
+    let dataset = AugmentedDataset::new(
+        InMemDataset::new(items),
+        parse(spec).map_err(anyhow::Error::msg)?.pipeline,
+        1,
+    );
     let batcher = ClassificationBatcher::new(&data.preprocessing);
     let started = Instant::now();
     let mut batch = Vec::with_capacity(64);

@@ -20,7 +20,10 @@ pub fn run() -> anyhow::Result<()> {
                 Some(why) => format!("not usable here: {why}"),
             }
         };
-        println!("  {name:<8} {state}\n           needs: {}", kiln::core::backend::requirements(name));
+        println!(
+            "  {name:<8} {state}\n           needs: {}",
+            kiln::core::backend::requirements(name)
+        );
     }
     Ok(())
 }

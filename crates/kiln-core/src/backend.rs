@@ -39,12 +39,16 @@ pub fn requirements(name: &str) -> &'static str {
         "flex" => "nothing (pure Rust)",
         "ndarray" => "nothing (pure Rust)",
         "cpu" => "nothing to build; kernels are JIT-compiled by LLVM at run time (slow first steps)",
-        "wgpu" => "a Vulkan, Metal or DX12 driver at run time (Debian: mesa-vulkan-drivers gives a software Vulkan device)",
+        "wgpu" => {
+            "a Vulkan, Metal or DX12 driver at run time (Debian: mesa-vulkan-drivers gives a software Vulkan device)"
+        }
         "vulkan" => "a Vulkan driver at run time (mesa-vulkan-drivers for software Vulkan)",
         "cuda" => "nothing to build; an NVIDIA driver and CUDA's NVRTC at run time",
         "rocm" => "ROCm / HIP at run time (Linux, AMD GPU)",
         "metal" => "macOS (Metal); not usable on Linux",
-        "tch" => "LibTorch 2.9: scripts/tch/setup.sh makes a venv with torch==2.9.0 and sets LIBTORCH_USE_PYTORCH; a C++ compiler",
+        "tch" => {
+            "LibTorch 2.9: scripts/tch/setup.sh makes a venv with torch==2.9.0 and sets LIBTORCH_USE_PYTORCH; a C++ compiler"
+        }
         _ => "",
     }
 }

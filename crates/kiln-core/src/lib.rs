@@ -22,6 +22,7 @@ pub mod fsutil;
 mod init;
 pub mod limits;
 pub mod memory;
+pub mod ops;
 mod params;
 mod seeded;
 pub mod summary;

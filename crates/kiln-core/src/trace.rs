@@ -187,7 +187,7 @@ fn global(name: &str, kind: String, output: &[usize], params: usize, macs: u64) 
 /// # Shapes
 /// `[b, c_in, h, w]` → `[b, c_out, h', w']`
 pub fn conv2d(name: &str, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let y = conv.forward(x);
+    let y = crate::ops::conv2d_module(conv, x);
     if active() {
         let [_, c_out, h, w] = y.dims();
         let [_, c_in_g, kh, kw] = conv.weight.dims();

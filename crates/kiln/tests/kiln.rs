@@ -8,6 +8,8 @@ mod common;
 mod backends;
 #[path = "kiln/checkpoints.rs"]
 mod checkpoints;
+#[path = "kiln/conv_kernels.rs"]
+mod conv_kernels;
 #[path = "kiln/course.rs"]
 mod course;
 #[path = "kiln/data.rs"]

@@ -1,0 +1,120 @@
+//! Kiln's own kernels for ops where Burn's generic path is slow, registered through Burn 0.22's
+//! backend-extension mechanism ([`ConvBackend`]) with Burn's path as the fallback.
+//!
+//! Today one op: the **weight gradient of a 2-D convolution** on the `flex` CPU backend. Burn
+//! computes it as a convolution whose kernel is the whole output-gradient map (for a 3×3 layer a
+//! gemm with N = 9 and a huge K, which gemm runs far below its peak); Kiln computes it as
+//! `kh·kw` large gemms over a phase-split, zero-padded copy of the input (see
+//! [`flex_weight_grad`](flex_weight_grad::weight_grad_f32)). Every other backend, and every case
+//! the kernel does not cover (grouped convolutions, non-f32 dtypes), takes Burn's path.
+//! `tests/conv_kernels.rs` checks that both agree.
+
+#[allow(deprecated)] // the extension is implemented for `ndarray`, which Burn deprecates
+mod extension;
+#[cfg(feature = "flex")]
+pub mod flex_weight_grad;
+
+pub use extension::ConvBackend;
+
+use burn::tensor::Tensor;
+use burn::tensor::module::conv2d as burn_conv2d;
+use burn::tensor::ops::ConvOptions;
+
+/// Whether [`conv2d`] routes through Kiln's kernels (on) or always through Burn's (off, for
+/// comparing the two). Default on; `KILN_CONV_KERNELS=burn` in the environment turns it off.
+pub fn kiln_kernels_enabled() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var("KILN_CONV_KERNELS").map_or(true, |v| v != "burn");
+            STATE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// A 2-D convolution, as [`burn::tensor::module::conv2d`], whose backward pass on a `flex`
+/// autodiff device computes the weight gradient with Kiln's kernel.
+///
+/// # Shapes
+/// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `bias`: `[c_out]` →
+/// `[n, c_out, h', w']`
+pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
+    if !uses_kiln_kernel(&x, &options) {
+        return burn_conv2d(x, weight, bias, options);
+    }
+    let y = conv2d_kiln(x, weight, options);
+    match bias {
+        Some(b) => {
+            let c_out = b.dims()[0];
+            y + b.reshape([1, c_out, 1, 1])
+        }
+        None => y,
+    }
+}
+
+/// Kiln's conv (no bias) through the extension, whatever the device: the reference tests call it
+/// directly to compare against Burn's.
+pub fn conv2d_kiln(x: Tensor<4>, weight: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
+    use burn::backend::Dispatch;
+    Tensor::from_dispatch(<Dispatch as ConvBackend>::kiln_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        options,
+    ))
+}
+
+/// The weight gradient of `conv2d(x, weight)` given the output gradient, by Kiln's kernel where it
+/// applies and Burn's otherwise (no autodiff involved).
+///
+/// # Shapes
+/// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `output_grad`:
+/// `[n, c_out, h', w']` → `[c_out, c_in / groups, kh, kw]`
+pub fn conv2d_weight_grad(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    output_grad: Tensor<4>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    use burn::backend::Dispatch;
+    Tensor::from_dispatch(<Dispatch as ConvBackend>::kiln_conv2d_weight_grad(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        output_grad.into_dispatch(),
+        options,
+    ))
+}
+
+/// Kiln's kernel is used for training (autodiff) on `flex`; inference and other backends call
+/// Burn directly.
+fn uses_kiln_kernel(x: &Tensor<4>, _options: &ConvOptions<2>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        let device = x.device();
+        device.is_autodiff() && device == burn::tensor::Device::flex() && kiln_kernels_enabled()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = x;
+        false
+    }
+}
+
+/// `conv.forward(x)` through [`conv2d`]: the same options Burn's module computes (a `Same`
+/// padding, which Kiln's models never use, goes to Burn's module as is).
+///
+/// # Shapes
+/// `[n, c_in, h, w]` → `[n, c_out, h', w']`
+pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
+    use burn::nn::PaddingConfig2d;
+    let padding = match &conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(*top, *bottom), (*left, *right)],
+        _ => return conv.forward(x),
+    };
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
+}

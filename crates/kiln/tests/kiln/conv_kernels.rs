@@ -1,0 +1,199 @@
+//! Kiln's convolution kernels (`kiln::core::ops`) agree with Burn's generic path, which stays the
+//! fallback: the weight gradient over many geometries, and the whole autodiff backward (input,
+//! weight and bias gradients) of the convolution every Kiln model uses.
+
+use burn::tensor::module::conv2d as burn_conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+use kiln::core::ops;
+
+/// Deterministic values in [-1, 1) (a small LCG), so every run compares the same numbers.
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn tensor(shape: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values(shape.iter().product(), seed), shape), device)
+}
+
+fn vec(t: Tensor<4>) -> Vec<f32> {
+    t.to_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+}
+
+/// Max |a - b| relative to max |b|.
+fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+/// One convolution to check: input `[n, c, h, w]`, `c_out`, kernel, stride, padding
+/// `[(top, bottom), (left, right)]`, dilation, groups.
+struct Case {
+    input: [usize; 4],
+    c_out: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [(usize, usize); 2],
+    dilation: [usize; 2],
+    groups: usize,
+}
+
+const fn case(input: [usize; 4], c_out: usize, k: usize, s: usize, p: usize) -> Case {
+    Case {
+        input,
+        c_out,
+        kernel: [k, k],
+        stride: [s, s],
+        padding: [(p, p), (p, p)],
+        dilation: [1, 1],
+        groups: 1,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        case([2, 3, 9, 9], 4, 3, 1, 1),    // 3×3 "same"
+        case([2, 3, 9, 9], 4, 3, 1, 0),    // valid
+        case([2, 5, 10, 11], 6, 3, 2, 1),  // stride 2, odd/even sizes
+        case([1, 3, 23, 23], 8, 7, 2, 3),  // ResNet's stem
+        case([3, 8, 7, 7], 16, 1, 1, 0),   // 1×1
+        case([3, 8, 8, 8], 16, 1, 2, 0),   // 1×1 stride 2 (downsample)
+        case([2, 4, 12, 12], 4, 5, 3, 2),  // stride 3
+        case([2, 4, 12, 12], 4, 11, 4, 2), // AlexNet's first layer shape
+        case([1, 1, 28, 28], 6, 5, 1, 0),  // LeNet-5
+        Case {
+            dilation: [2, 3],
+            ..case([2, 3, 15, 16], 5, 3, 1, 2)
+        },
+        Case {
+            dilation: [2, 2],
+            ..case([2, 3, 15, 16], 5, 3, 2, 1)
+        },
+        Case {
+            padding: [(0, 2), (1, 0)],
+            ..case([2, 3, 8, 9], 4, 3, 1, 0)
+        }, // asymmetric
+        Case {
+            kernel: [1, 7],
+            padding: [(0, 0), (3, 3)],
+            ..case([2, 4, 9, 9], 6, 1, 1, 0)
+        }, // Inception's 1×7
+        Case {
+            kernel: [3, 1],
+            stride: [2, 1],
+            ..case([2, 4, 9, 8], 6, 1, 1, 0)
+        },
+        Case {
+            groups: 2,
+            ..case([2, 4, 8, 8], 6, 3, 1, 1)
+        }, // grouped: Burn's path
+    ]
+}
+
+fn options(c: &Case) -> ConvOptions<2> {
+    ConvOptions::new_with_padding(c.stride, c.padding, c.dilation, c.groups)
+}
+
+/// Burn's weight gradient, through autodiff of Burn's own convolution: `d/dW Σ (conv(x, W) · dy)`.
+fn burn_weight_grad(x: Tensor<4>, w: Tensor<4>, dy: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
+    let ad = x.device().autodiff();
+    let w = Tensor::<4>::from_data(w.to_data(), &ad).require_grad();
+    let y = burn_conv2d(Tensor::from_data(x.to_data(), &ad), w.clone(), None, options);
+    let loss = (y * Tensor::from_data(dy.to_data(), &ad)).sum();
+    let grads = loss.backward();
+    Tensor::from_data(w.grad(&grads).unwrap().to_data(), &x.device())
+}
+
+/// `kiln::core::ops::conv2d_weight_grad` (Kiln's kernel on flex) equals Burn's on every case,
+/// including non-contiguous inputs.
+#[test]
+fn weight_gradient_matches_burn() {
+    let device = super::common::device();
+    for (i, c) in cases().iter().enumerate() {
+        let [n, c_in, h, w] = c.input;
+        let opts = options(c);
+        let weight = tensor(
+            [c.c_out, c_in / c.groups, c.kernel[0], c.kernel[1]],
+            3 * i as u64,
+            &device,
+        );
+        let x = tensor(c.input, 3 * i as u64 + 1, &device);
+        let ho = (h + c.padding[0].0 + c.padding[0].1 - c.dilation[0] * (c.kernel[0] - 1) - 1) / c.stride[0] + 1;
+        let wo = (w + c.padding[1].0 + c.padding[1].1 - c.dilation[1] * (c.kernel[1] - 1) - 1) / c.stride[1] + 1;
+        let dy = tensor([n, c.c_out, ho, wo], 3 * i as u64 + 2, &device);
+
+        let expected = vec(burn_weight_grad(x.clone(), weight.clone(), dy.clone(), opts.clone()));
+        let got = vec(ops::conv2d_weight_grad(
+            x.clone(),
+            weight.clone(),
+            dy.clone(),
+            opts.clone(),
+        ));
+        let err = rel_err(&got, &expected);
+        assert!(
+            err < 1e-5,
+            "case {i} ({:?} k{:?} s{:?} p{:?} d{:?}): relative error {err}",
+            c.input,
+            c.kernel,
+            c.stride,
+            c.padding,
+            c.dilation
+        );
+
+        // The same input, laid out transposed in memory.
+        let xt = tensor([n, c_in, w, h], 3 * i as u64 + 1, &device).swap_dims(2, 3);
+        let dyt = tensor([n, c.c_out, wo, ho], 3 * i as u64 + 2, &device).swap_dims(2, 3);
+        let expected = vec(burn_weight_grad(xt.clone(), weight.clone(), dyt.clone(), opts.clone()));
+        let got = vec(ops::conv2d_weight_grad(xt, weight, dyt, opts));
+        let err = rel_err(&got, &expected);
+        assert!(err < 1e-5, "case {i}, non-contiguous: relative error {err}");
+    }
+}
+
+/// On an autodiff flex device, `ops::conv2d` (the convolution all of Kiln's models call) gives
+/// Burn's output and Burn's input, weight and bias gradients.
+#[test]
+fn autodiff_convolution_matches_burn() {
+    let device = super::common::device();
+    let ad = device.clone().autodiff();
+    for (i, c) in cases().iter().enumerate() {
+        let opts = options(c);
+        let [_, c_in, _, _] = c.input;
+        let wshape = [c.c_out, c_in / c.groups, c.kernel[0], c.kernel[1]];
+        let run = |kiln_path: bool| {
+            let x = tensor(c.input, 10 + i as u64, &ad).require_grad();
+            let w = tensor(wshape, 20 + i as u64, &ad).require_grad();
+            let b =
+                Tensor::<1>::from_data(TensorData::new(values(c.c_out, 30 + i as u64), [c.c_out]), &ad).require_grad();
+            let y = if kiln_path {
+                ops::conv2d(x.clone(), w.clone(), Some(b.clone()), opts.clone())
+            } else {
+                burn_conv2d(x.clone(), w.clone(), Some(b.clone()), opts.clone())
+            };
+            let [n, o, ho, wo] = y.dims();
+            let weights = tensor([n, o, ho, wo], 40 + i as u64, &ad);
+            let out = vec(y.clone());
+            let grads = (y * weights).sum().backward();
+            let db = b.grad(&grads).unwrap().to_data().try_into_vec::<f32>().unwrap();
+            (out, vec(x.grad(&grads).unwrap()), vec(w.grad(&grads).unwrap()), db)
+        };
+        let (y_k, dx_k, dw_k, db_k) = run(true);
+        let (y_b, dx_b, dw_b, db_b) = run(false);
+        for (what, got, expected) in [
+            ("output", y_k, y_b),
+            ("input gradient", dx_k, dx_b),
+            ("weight gradient", dw_k, dw_b),
+            ("bias gradient", db_k, db_b),
+        ] {
+            let err = rel_err(&got, &expected);
+            assert!(err < 1e-5, "case {i}: {what} relative error {err}");
+        }
+    }
+}
