@@ -15,9 +15,7 @@
 //! a few percent for padded 3×3 layers). Positions outside the output are zeros in `G`, so the
 //! values they meet in the shifted input never reach the sum.
 
-use burn::backend::Flex;
 use burn::backend::flex::{FlexTensor, Layout};
-use burn::backend::ops::FloatTensorOps;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;
@@ -62,38 +60,71 @@ pub fn weight_grad_f32(
     let phases = phase_split(x.storage::<f32>(), [n, c_in, h, w], [sh, sw], [pt, pl], [hq, wq], row);
     let g = grid_grad(dy.storage::<f32>(), [n, c_out, ho, wo], [hq, wq]);
 
-    let phases = FlexTensor::new(
-        Bytes::from_elems(phases),
-        Layout::contiguous(Shape::new([sh * sw * c_in * row])),
-        DType::F32,
-    );
-    let g = FlexTensor::new(
-        Bytes::from_elems(g),
-        Layout::contiguous(Shape::new([c_out, k])),
-        DType::F32,
-    );
-
-    let mut out = vec![0f32; c_out * c_in * kh * kw];
-    for i in 0..kh {
-        for j in 0..kw {
-            let (ph, qh) = ((i * dh) % sh, (i * dh) / sh);
-            let (pw, qw) = ((j * dw) % sw, (j * dw) / sw);
-            let start = (ph * sw + pw) * c_in * row + qh * wq + qw;
-            let rhs = phases
-                .clone()
-                .with_layout(Layout::new(Shape::new([k, c_in]), vec![1, row as isize], start));
-            let tap = Flex::float_matmul(g.clone(), rhs);
-            let tap = contiguous(&tap);
-            for (oc, v) in tap.storage::<f32>().iter().enumerate() {
-                out[(oc * kh + i) * kw + j] = *v;
+    let taps = kh * kw;
+    let wlen = c_out * c_in * taps;
+    // Parallel over chunks of K when the gemms are thin (few channels, many positions: gemm
+    // parallelises over M and N only); one chunk, gemm's own threads, when they are wide.
+    let threads = rayon::current_num_threads();
+    let chunks = if threads > 1 && k >= 8192 { (k / 4096).clamp(1, 4 * threads) } else { 1 };
+    let chunk_len = k.div_ceil(chunks);
+    let wide = c_out * c_in * k >= 192 * 192 * 192;
+    let parallelism = if chunks == 1 && wide { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    let partial = |ci: usize| -> Vec<f32> {
+        let k0 = ci * chunk_len;
+        let kl = chunk_len.min(k - k0);
+        let mut out = vec![0f32; wlen];
+        for i in 0..kh {
+            for j in 0..kw {
+                let (ph, qh) = ((i * dh) % sh, (i * dh) / sh);
+                let (pw, qw) = ((j * dw) % sw, (j * dw) / sw);
+                let start = (ph * sw + pw) * c_in * row + qh * wq + qw + k0;
+                // out[o, c, i, j] = Σ_κ G[o, k0 + κ] · phases[start + c·row + κ]
+                // SAFETY: every index gemm reads or writes is in bounds: `out` has `c_out · c_in ·
+                // taps` elements and the tap offset `i·kw + j < taps`; G rows hold `k ≥ k0 + kl`
+                // values; a phase row holds `row = k + tail` values and `start - phase base ≤
+                // tail + k0`, so `start + (c_in - 1)·row + kl` stays inside `phases`.
+                unsafe {
+                    gemm::gemm(
+                        c_out,
+                        c_in,
+                        kl,
+                        out.as_mut_ptr().add(i * kw + j),
+                        taps as isize,
+                        (c_in * taps) as isize,
+                        false,
+                        g.as_ptr().add(k0),
+                        1,
+                        k as isize,
+                        phases.as_ptr().add(start),
+                        row as isize,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    );
+                }
             }
         }
-    }
-    Some(FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(Shape::new(weight_shape)),
-        DType::F32,
-    ))
+        out
+    };
+    let out = if chunks == 1 {
+        partial(0)
+    } else {
+        let partials: Vec<Vec<f32>> = (0..chunks).into_par_iter().map(partial).collect();
+        let mut out = vec![0f32; wlen];
+        out.par_chunks_mut(4096).enumerate().for_each(|(b, dst)| {
+            for p in &partials {
+                for (d, v) in dst.iter_mut().zip(&p[b * 4096..]) {
+                    *d += *v;
+                }
+            }
+        });
+        out
+    };
+    Some(FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(Shape::new(weight_shape)), DType::F32))
 }
 
 fn contiguous(t: &FlexTensor) -> FlexTensor {
