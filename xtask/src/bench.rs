@@ -59,7 +59,11 @@ pub struct Args {
     /// The standard workloads, alternating Kiln and PyTorch, and their ratio table.
     #[arg(long)]
     compare: bool,
-    /// Rounds of --compare (medians over rounds).
+    /// ResNet-18's convolutions at 224 one by one (forward, input gradient, weight gradient),
+    /// alternating Kiln and PyTorch: where a training step's convolution time goes.
+    #[arg(long)]
+    convs: bool,
+    /// Rounds of --compare and --convs (medians over rounds).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// The Python that runs the PyTorch side.
@@ -369,6 +373,9 @@ fn compare(a: &Args) -> anyhow::Result<()> {
 pub fn run(a: Args) -> anyhow::Result<()> {
     if a.compare {
         return compare(&a);
+    }
+    if a.convs {
+        return crate::bench_convs::run(&a.backend, &a.python, a.batch_size, a.rounds, threads(&a));
     }
     let models = if a.models.is_empty() {
         vec!["lenet5".to_string(), "resnet18".to_string()]

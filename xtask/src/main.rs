@@ -3,6 +3,7 @@
 
 mod backends;
 mod bench;
+mod bench_convs;
 mod checkpoint_args;
 mod data;
 mod dense;
@@ -43,7 +44,7 @@ enum Task {
     List,
     /// Per-layer output shapes, parameters, multiply-accumulates and receptive fields.
     Summary(summary::Args),
-    /// Data-pipeline throughput against model training throughput (a benchmark, not a test).
+    /// Training and inference speed of any model, side by side with PyTorch (a benchmark, not a test).
     Bench(bench::Args),
     /// The course's lessons as pictures and tables: filters, learned, activations, receptive.
     Lesson(lesson::Args),

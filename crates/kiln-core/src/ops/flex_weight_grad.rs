@@ -1,5 +1,6 @@
-//! The weight gradient of a 2-D convolution on `flex`, as `kh·kw` large gemms.
+//! The weight gradient of a 2-D convolution on `flex`, as large gemms over one of two layouts.
 //!
+//! **Phases** (large maps):
 //! For one kernel tap `(i, j)`, `dW[:, :, i, j] = Σ_{n,a,b} dY[n, :, a, b] · Xp[n, :, a·s + i·d, b·s + j·d]ᵀ`
 //! (`Xp` the zero-padded input). Split `Xp` into its `s_h·s_w` stride phases
 //! (`phase[ph, pw][c, n, u, v] = Xp[n, c, u·s_h + ph, v·s_w + pw]`, each `Hq × Wq`); tap `(i, j)` reads
@@ -14,6 +15,12 @@
 //! the gemms' `c_out · c_in · kh · kw · K` multiply-adds (the true count times `Hq·Wq / (Ho·Wo)`,
 //! a few percent for padded 3×3 layers). Positions outside the output are zeros in `G`, so the
 //! values they meet in the shifted input never reach the sum.
+//!
+//! **Patches** (small maps, where that grid wastes more than 20%: a 7×7 map padded to 9×9
+//! computes 1.65× the products): an explicit patch matrix `[c_in·kh·kw, n·Ho·Wo]` and one gemm
+//! `[c_out, K] × [K, c_in·kh·kw]` whose result is the weight gradient as laid out.
+//!
+//! Either way K is split across threads and blocked for L2 ([`chunked_gemm`]).
 
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::ops::ConvOptions;
@@ -51,54 +58,112 @@ pub fn weight_grad_f32(
     if (ho - 1) * sh + (kh - 1) * dh >= hp || (wo - 1) * sw + (kw - 1) * dw >= wp {
         return None;
     }
-    let tail = ((kh - 1) * dh / sh) * wq + (kw - 1) * dw / sw;
-    let k = n * hq * wq;
-    let row = k + tail;
-
     let x = contiguous(x);
     let dy = contiguous(dy);
-    let phases = phase_split(x.storage::<f32>(), [n, c_in, h, w], [sh, sw], [pt, pl], [hq, wq], row);
-    let g = grid_grad(dy.storage::<f32>(), [n, c_out, ho, wo], [hq, wq]);
-
+    let (x, dy) = (x.storage::<f32>(), dy.storage::<f32>());
     let taps = kh * kw;
-    let wlen = c_out * c_in * taps;
-    // Parallel over chunks of K when the gemms are thin (few channels, many positions: gemm
-    // parallelises over M and N only); one chunk, gemm's own threads, when they are wide.
-    let threads = rayon::current_num_threads();
-    let chunks = if threads > 1 && k >= 8192 { (k / 4096).clamp(1, 4 * threads) } else { 1 };
-    let chunk_len = k.div_ceil(chunks);
-    let wide = c_out * c_in * k >= 192 * 192 * 192;
-    let parallelism = if chunks == 1 && wide { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
-    let partial = |ci: usize| -> Vec<f32> {
-        let k0 = ci * chunk_len;
-        let kl = chunk_len.min(k - k0);
-        let mut out = vec![0f32; wlen];
+    // Small maps waste much of the phase grid (a 7×7 map padded to 9×9 computes 1.65× the
+    // products); there an explicit patch matrix costs less than the wasted products.
+    let waste = (hq * wq) as f64 / (ho * wo) as f64;
+    let patches = c_in * taps * n * ho * wo;
+    // `KILN_WGRAD_LAYOUT=phases|patches` forces one layout (the tests check both everywhere).
+    let use_patches = match std::env::var("KILN_WGRAD_LAYOUT").as_deref() {
+        Ok("phases") => false,
+        Ok("patches") => patches <= PATCH_LIMIT,
+        _ => waste > 1.2 && patches <= PATCH_LIMIT,
+    };
+    let out = if use_patches {
+        let k = n * ho * wo;
+        let cols = im2col(x, [n, c_in, h, w], [kh, kw], [ho, wo], [sh, sw], [dh, dw], [pt, pl]);
+        let g = grid_grad(dy, [n, c_out, ho, wo], [ho, wo]);
+        // One gemm: dW[o, (c, i, j)] = Σ_κ G[o, κ] · cols[(c, i, j), κ].
+        let spec = GemmSpec { m: c_out, n: c_in * taps, k, lhs_rs: k, rhs_cs: k, dst_cs: 1, dst_rs: c_in * taps };
+        chunked_gemm(&g, &cols, &spec, &[(0, 0)], c_out * c_in * taps)
+    } else {
+        let tail = ((kh - 1) * dh / sh) * wq + (kw - 1) * dw / sw;
+        let k = n * hq * wq;
+        let row = k + tail;
+        let phases = phase_split(x, [n, c_in, h, w], [sh, sw], [pt, pl], [hq, wq], row);
+        let g = grid_grad(dy, [n, c_out, ho, wo], [hq, wq]);
+        // One gemm per tap: dW[o, c, i, j] = Σ_κ G[o, κ] · phases[start(i, j) + c·row + κ].
+        let mut offsets = Vec::with_capacity(taps);
         for i in 0..kh {
             for j in 0..kw {
                 let (ph, qh) = ((i * dh) % sh, (i * dh) / sh);
                 let (pw, qw) = ((j * dw) % sw, (j * dw) / sw);
-                let start = (ph * sw + pw) * c_in * row + qh * wq + qw + k0;
-                // out[o, c, i, j] = Σ_κ G[o, k0 + κ] · phases[start + c·row + κ]
-                // SAFETY: every index gemm reads or writes is in bounds: `out` has `c_out · c_in ·
-                // taps` elements and the tap offset `i·kw + j < taps`; G rows hold `k ≥ k0 + kl`
-                // values; a phase row holds `row = k + tail` values and `start - phase base ≤
-                // tail + k0`, so `start + (c_in - 1)·row + kl` stays inside `phases`.
+                offsets.push(((ph * sw + pw) * c_in * row + qh * wq + qw, i * kw + j));
+            }
+        }
+        let spec = GemmSpec { m: c_out, n: c_in, k, lhs_rs: k, rhs_cs: row, dst_cs: taps, dst_rs: c_in * taps };
+        chunked_gemm(&g, &phases, &spec, &offsets, c_out * c_in * taps)
+    };
+    Some(FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(Shape::new(weight_shape)), DType::F32))
+}
+
+/// The largest patch matrix (elements) the small-map path builds: 64 Mi floats, 256 MiB.
+const PATCH_LIMIT: usize = 64 << 20;
+
+/// Row-major operands of `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` with `lhs` rows of stride
+/// `lhs_rs` (columns contiguous), `rhs` columns of stride `rhs_cs` (rows contiguous) and `dst`
+/// strides `dst_cs`, `dst_rs`.
+struct GemmSpec {
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs_rs: usize,
+    rhs_cs: usize,
+    dst_cs: usize,
+    dst_rs: usize,
+}
+
+/// For each `(rhs_offset, dst_offset)`: `out[dst_offset..] = lhs · rhs[rhs_offset..]` as `spec`
+/// lays them out. gemm parallelises over M and N only, and thin products (few channels, many
+/// positions) leave threads idle, so K is split in one range per thread, each summed into its own
+/// buffer, then added. Within a range K goes in blocks that keep both operands' slices in L2
+/// across every offset (a 3×3 layer reads the same output-gradient block nine times).
+fn chunked_gemm(lhs: &[f32], rhs: &[f32], spec: &GemmSpec, offsets: &[(usize, usize)], len: usize) -> Vec<f32> {
+    assert!(lhs.len() >= (spec.m - 1) * spec.lhs_rs + spec.k);
+    for &(rhs_offset, dst_offset) in offsets {
+        assert!(rhs_offset + (spec.n - 1) * spec.rhs_cs + spec.k <= rhs.len());
+        assert!(dst_offset + (spec.m - 1) * spec.dst_rs + (spec.n - 1) * spec.dst_cs < len);
+    }
+    let threads = rayon::current_num_threads();
+    let tasks = if threads > 1 && spec.k >= 2048 * threads { threads } else { 1 };
+    let range = spec.k.div_ceil(tasks);
+    let parallelism = if tasks == 1 && spec.m * spec.n * spec.k >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // 512 KiB of both operands per block.
+    let block = (131_072 / (spec.m + spec.n)).clamp(256, 4096);
+    let partial = |task: usize| -> Vec<f32> {
+        let mut out = vec![0f32; len];
+        let start = (task * range).min(spec.k);
+        let end = (start + range).min(spec.k);
+        for k0 in (start..end).step_by(block) {
+            let kl = block.min(end - k0);
+            for &(rhs_offset, dst_offset) in offsets {
+                // SAFETY: the asserts above bound every index gemm touches: `lhs` rows
+                // `(m - 1)·lhs_rs + k`, `rhs` columns from `rhs_offset`, `(n - 1)·rhs_cs + k`,
+                // and `out` from `dst_offset`, `(m - 1)·dst_rs + (n - 1)·dst_cs`; here
+                // `k0 + kl ≤ k`.
                 unsafe {
                     gemm::gemm(
-                        c_out,
-                        c_in,
+                        spec.m,
+                        spec.n,
                         kl,
-                        out.as_mut_ptr().add(i * kw + j),
-                        taps as isize,
-                        (c_in * taps) as isize,
-                        false,
-                        g.as_ptr().add(k0),
+                        out.as_mut_ptr().add(dst_offset),
+                        spec.dst_cs as isize,
+                        spec.dst_rs as isize,
+                        true,
+                        lhs.as_ptr().add(k0),
                         1,
-                        k as isize,
-                        phases.as_ptr().add(start),
-                        row as isize,
+                        spec.lhs_rs as isize,
+                        rhs.as_ptr().add(rhs_offset + k0),
+                        spec.rhs_cs as isize,
                         1,
-                        0.0,
+                        1.0,
                         1.0,
                         false,
                         false,
@@ -110,21 +175,55 @@ pub fn weight_grad_f32(
         }
         out
     };
-    let out = if chunks == 1 {
-        partial(0)
-    } else {
-        let partials: Vec<Vec<f32>> = (0..chunks).into_par_iter().map(partial).collect();
-        let mut out = vec![0f32; wlen];
-        out.par_chunks_mut(4096).enumerate().for_each(|(b, dst)| {
-            for p in &partials {
-                for (d, v) in dst.iter_mut().zip(&p[b * 4096..]) {
-                    *d += *v;
+    if tasks == 1 {
+        return partial(0);
+    }
+    let partials: Vec<Vec<f32>> = (0..tasks).into_par_iter().map(partial).collect();
+    let mut out = vec![0f32; len];
+    out.par_chunks_mut(4096).enumerate().for_each(|(b, dst)| {
+        for p in &partials {
+            for (d, v) in dst.iter_mut().zip(&p[b * 4096..]) {
+                *d += *v;
+            }
+        }
+    });
+    out
+}
+
+/// The patch matrix `[c·kh·kw][n·ho·wo]`: row `(c, i, j)` holds, for every output position, the
+/// input value tap `(i, j)` of channel `c` meets there (zero in the padding).
+fn im2col(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    [kh, kw]: [usize; 2],
+    [ho, wo]: [usize; 2],
+    [sh, sw]: [usize; 2],
+    [dh, dw]: [usize; 2],
+    [pt, pl]: [usize; 2],
+) -> Vec<f32> {
+    let k = n * ho * wo;
+    let mut out = vec![0f32; c * kh * kw * k];
+    out.par_chunks_mut(k).enumerate().for_each(|(r, dst)| {
+        let (ch, i, j) = (r / (kh * kw), (r / kw) % kh, r % kw);
+        // Output columns b whose input column b·sw + j·dw - pl lies in 0..w.
+        let b_first = (pl.saturating_sub(j * dw)).div_ceil(sw);
+        let b_end = ((w + pl).saturating_sub(j * dw)).div_ceil(sw).min(wo);
+        for img in 0..n {
+            let src = &x[(img * c + ch) * h * w..][..h * w];
+            for a in 0..ho {
+                let r_in = a * sh + i * dh;
+                if r_in < pt || r_in - pt >= h {
+                    continue;
+                }
+                let src_row = &src[(r_in - pt) * w..][..w];
+                let dst_row = &mut dst[(img * ho + a) * wo..][..wo];
+                for b in b_first..b_end {
+                    dst_row[b] = src_row[b * sw + j * dw - pl];
                 }
             }
-        });
-        out
-    };
-    Some(FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(Shape::new(weight_shape)), DType::F32))
+        }
+    });
+    out
 }
 
 fn contiguous(t: &FlexTensor) -> FlexTensor {

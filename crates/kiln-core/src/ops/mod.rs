@@ -118,3 +118,36 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
     conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
 }
+
+/// The input gradient of `conv2d(x, weight)` given the output gradient, by Burn's path (a
+/// transposed convolution on `flex`); for benchmarks and tests.
+///
+/// # Shapes
+/// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `output_grad`:
+/// `[n, c_out, h', w']` → `[n, c_in, h, w]`
+pub fn conv2d_input_grad(x: Tensor<4>, weight: Tensor<4>, output_grad: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
+    use burn::backend::Dispatch;
+    use burn::backend::ops::ModuleOps;
+    Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        output_grad.into_dispatch(),
+        options,
+    ))
+}
+
+/// The weight gradient by Burn's own path, whatever [`kiln_kernels_enabled`] says; for
+/// benchmarks and tests.
+///
+/// # Shapes
+/// as [`conv2d_weight_grad`]
+pub fn conv2d_weight_grad_burn(x: Tensor<4>, weight: Tensor<4>, output_grad: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
+    use burn::backend::Dispatch;
+    use burn::backend::ops::ModuleOps;
+    Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_weight_backward(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        output_grad.into_dispatch(),
+        options,
+    ))
+}

@@ -27,6 +27,11 @@ pub fn run_child_test(name: &str, envs: &[(&str, &std::ffi::OsStr)]) -> std::pro
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+        "{name} did not run (is it an #[ignore] test of this binary?):\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     output
 }
 

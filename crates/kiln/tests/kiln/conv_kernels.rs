@@ -115,6 +115,17 @@ fn burn_weight_grad(x: Tensor<4>, w: Tensor<4>, dy: Tensor<4>, options: ConvOpti
 /// including non-contiguous inputs.
 #[test]
 fn weight_gradient_matches_burn() {
+    check_weight_gradients();
+}
+
+/// [`weight_gradient_matches_burn`] in a child process with one layout forced.
+#[test]
+#[ignore = "run by both_weight_gradient_layouts_match_burn"]
+fn weight_gradient_layout_child() {
+    check_weight_gradients();
+}
+
+fn check_weight_gradients() {
     let device = super::common::device();
     for (i, c) in cases().iter().enumerate() {
         let [n, c_in, h, w] = c.input;
@@ -154,6 +165,18 @@ fn weight_gradient_matches_burn() {
         let got = vec(ops::conv2d_weight_grad(xt, weight, dyt, opts));
         let err = rel_err(&got, &expected);
         assert!(err < 1e-5, "case {i}, non-contiguous: relative error {err}");
+    }
+}
+
+/// Both layouts of Kiln's weight-gradient kernel (phases for large maps, patches for small ones)
+/// match Burn on every case, each forced in a child process.
+#[test]
+fn both_weight_gradient_layouts_match_burn() {
+    for layout in ["phases", "patches"] {
+        super::common::run_child_test(
+            "conv_kernels::weight_gradient_layout_child",
+            &[("KILN_WGRAD_LAYOUT", std::ffi::OsStr::new(layout))],
+        );
     }
 }
 

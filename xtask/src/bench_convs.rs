@@ -1,0 +1,157 @@
+//! `cargo xtask bench --convs`: ResNet-18's convolutions at 224 × 224, one by one: forward, input
+//! gradient and weight gradient (Kiln's kernel and Burn's path) on Kiln's backend, against
+//! PyTorch's (`scripts/bench/torch_convs.py`: `conv2d` and `aten.convolution_backward`), taken
+//! alternately in one run. Where a training step's convolution time goes, per op and per layer.
+
+use burn::tensor::{Distribution, Tensor};
+use burn::tensor::ops::ConvOptions;
+use kiln::core::ops;
+use serde::{Deserialize, Serialize};
+use std::process::Command;
+use std::time::Instant;
+
+/// One convolution of ResNet-18 at 224: (c_in, c_out, kernel, stride, padding, input size, how
+/// many such layers the network has).
+const RESNET18_224: [(usize, usize, usize, usize, usize, usize, usize); 11] = [
+    (3, 64, 7, 2, 3, 224, 1),
+    (64, 64, 3, 1, 1, 56, 4),
+    (64, 128, 3, 2, 1, 56, 1),
+    (64, 128, 1, 2, 0, 56, 1),
+    (128, 128, 3, 1, 1, 28, 3),
+    (128, 256, 3, 2, 1, 28, 1),
+    (128, 256, 1, 2, 0, 28, 1),
+    (256, 256, 3, 1, 1, 14, 3),
+    (256, 512, 3, 2, 1, 14, 1),
+    (256, 512, 1, 2, 0, 14, 1),
+    (512, 512, 3, 1, 1, 7, 3),
+];
+
+/// Median milliseconds of one layer's ops.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct LayerTimes {
+    forward: f64,
+    input_grad: f64,
+    weight_grad: f64,
+    /// Burn's own weight-gradient path (Kiln only).
+    #[serde(default)]
+    weight_grad_burn: f64,
+}
+
+fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut v: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn kiln_layers(batch: usize, reps: usize, device: &burn::tensor::Device) -> Vec<LayerTimes> {
+    RESNET18_224
+        .iter()
+        .map(|&(c_in, c_out, k, s, p, size, _)| {
+            let out = (size + 2 * p - k) / s + 1;
+            let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+            let x = Tensor::<4>::random([batch, c_in, size, size], Distribution::Normal(0.0, 1.0), device);
+            let w = Tensor::<4>::random([c_out, c_in, k, k], Distribution::Normal(0.0, 0.1), device);
+            let dy = Tensor::<4>::random([batch, c_out, out, out], Distribution::Normal(0.0, 1.0), device);
+            let sync = |t: Tensor<4>| std::hint::black_box(t.slice([0..1, 0..1, 0..1, 0..1]).into_scalar::<f32>());
+            LayerTimes {
+                forward: median_ms(reps, || {
+                    sync(burn::tensor::module::conv2d(x.clone(), w.clone(), None, options.clone()));
+                }),
+                input_grad: median_ms(reps, || {
+                    sync(ops::conv2d_input_grad(x.clone(), w.clone(), dy.clone(), options.clone()));
+                }),
+                weight_grad: median_ms(reps, || {
+                    sync(ops::conv2d_weight_grad(x.clone(), w.clone(), dy.clone(), options.clone()));
+                }),
+                weight_grad_burn: median_ms(reps, || {
+                    sync(ops::conv2d_weight_grad_burn(x.clone(), w.clone(), dy.clone(), options.clone()));
+                }),
+            }
+        })
+        .collect()
+}
+
+fn torch_layers(python: &str, batch: usize, reps: usize, threads: usize) -> anyhow::Result<(Vec<LayerTimes>, String)> {
+    let script = crate::workspace_root().join("scripts/bench/torch_convs.py");
+    let layers: Vec<String> = RESNET18_224
+        .iter()
+        .map(|&(ci, co, k, s, p, n, _)| format!("{ci},{co},{k},{s},{p},{n}"))
+        .collect();
+    let out = Command::new(python)
+        .arg(script)
+        .args(["--batch", &batch.to_string(), "--reps", &reps.to_string(), "--threads", &threads.to_string()])
+        .args(["--layers", &layers.join(";")])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "torch_convs.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    #[derive(Deserialize)]
+    struct Reply {
+        torch: String,
+        layers: Vec<LayerTimes>,
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let reply: Reply = serde_json::from_str(text.lines().last().unwrap_or_default())?;
+    Ok((reply.layers, reply.torch))
+}
+
+/// Runs the comparison (`rounds` alternations, medians over rounds) and prints the table.
+pub fn run(backend: &str, python: &str, batch: usize, rounds: usize, threads: usize) -> anyhow::Result<()> {
+    let device = kiln::core::backend::checked_device(backend)?;
+    let reps = 5;
+    let mut kiln_rounds = Vec::new();
+    let mut torch_rounds = Vec::new();
+    let mut version = String::new();
+    for round in 0..rounds.max(1) {
+        eprintln!("round {}/{}", round + 1, rounds.max(1));
+        if round % 2 == 0 {
+            kiln_rounds.push(kiln_layers(batch, reps, &device));
+        }
+        let (t, v) = torch_layers(python, batch, reps, threads)?;
+        torch_rounds.push(t);
+        version = v;
+        if round % 2 == 1 {
+            kiln_rounds.push(kiln_layers(batch, reps, &device));
+        }
+    }
+    let med = |rounds: &[Vec<LayerTimes>], i: usize, f: fn(&LayerTimes) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(|r| f(&r[i])).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("ResNet-18 convolutions at 224, batch {batch}, {threads} threads; Kiln on {backend} vs PyTorch {version}; ms per layer (median of {reps} reps, median over {} rounds)\n", rounds.max(1));
+    println!("| layer (c_in→c_out, k, stride, input) | × | forward Kiln / PyTorch | input grad Kiln / PyTorch | weight grad Kiln (Burn's path) / PyTorch |");
+    println!("|---|---|---|---|---|");
+    let mut totals = [0f64; 7];
+    for (i, &(ci, co, k, s, _, n, count)) in RESNET18_224.iter().enumerate() {
+        let kf = med(&kiln_rounds, i, |t| t.forward);
+        let kx = med(&kiln_rounds, i, |t| t.input_grad);
+        let kw = med(&kiln_rounds, i, |t| t.weight_grad);
+        let kb = med(&kiln_rounds, i, |t| t.weight_grad_burn);
+        let tf = med(&torch_rounds, i, |t| t.forward);
+        let tx = med(&torch_rounds, i, |t| t.input_grad);
+        let tw = med(&torch_rounds, i, |t| t.weight_grad);
+        // The stem's input gradient is never computed in training (the images need none).
+        let (kx, tx) = if i == 0 { (0.0, 0.0) } else { (kx, tx) };
+        for (total, v) in totals.iter_mut().zip([kf, kx, kw, kb, tf, tx, tw]) {
+            *total += v * count as f64;
+        }
+        println!("| {ci}→{co}, {k}×{k}, s{s}, {n}² | {count} | {kf:.1} / {tf:.1} | {kx:.1} / {tx:.1} | {kw:.1} ({kb:.1}) / {tw:.1} |");
+    }
+    let [kf, kx, kw, kb, tf, tx, tw] = totals;
+    println!("| **all 20 convolutions** | | **{kf:.0} / {tf:.0}** | **{kx:.0} / {tx:.0}** | **{kw:.0} ({kb:.0}) / {tw:.0}** |");
+    println!(
+        "\nKiln / PyTorch speed: forward {:.2}, input gradient {:.2}, weight gradient {:.2} (Burn's path {:.2}); all three {:.2}",
+        tf / kf,
+        tx / kx,
+        tw / kw,
+        tw / kb,
+        (tf + tx + tw) / (kf + kx + kw)
+    );
+    Ok(())
+}
