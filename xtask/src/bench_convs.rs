@@ -3,8 +3,8 @@
 //! PyTorch's (`scripts/bench/torch_convs.py`: `conv2d` and `aten.convolution_backward`), taken
 //! alternately in one run. Where a training step's convolution time goes, per op and per layer.
 
-use burn::tensor::{Distribution, Tensor};
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Distribution, Tensor};
 use kiln::core::ops;
 use serde::{Deserialize, Serialize};
 use std::process::Command;
@@ -35,6 +35,9 @@ struct LayerTimes {
     /// Burn's own weight-gradient path (Kiln only).
     #[serde(default)]
     weight_grad_burn: f64,
+    /// Burn's own forward (Kiln only).
+    #[serde(default)]
+    forward_burn: f64,
 }
 
 fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -62,16 +65,39 @@ fn kiln_layers(batch: usize, reps: usize, device: &burn::tensor::Device) -> Vec<
             let sync = |t: Tensor<4>| std::hint::black_box(t.slice([0..1, 0..1, 0..1, 0..1]).into_scalar::<f32>());
             LayerTimes {
                 forward: median_ms(reps, || {
-                    sync(burn::tensor::module::conv2d(x.clone(), w.clone(), None, options.clone()));
+                    sync(ops::conv2d(x.clone(), w.clone(), None, options.clone()));
+                }),
+                forward_burn: median_ms(reps, || {
+                    sync(burn::tensor::module::conv2d(
+                        x.clone(),
+                        w.clone(),
+                        None,
+                        options.clone(),
+                    ));
                 }),
                 input_grad: median_ms(reps, || {
-                    sync(ops::conv2d_input_grad(x.clone(), w.clone(), dy.clone(), options.clone()));
+                    sync(ops::conv2d_input_grad(
+                        x.clone(),
+                        w.clone(),
+                        dy.clone(),
+                        options.clone(),
+                    ));
                 }),
                 weight_grad: median_ms(reps, || {
-                    sync(ops::conv2d_weight_grad(x.clone(), w.clone(), dy.clone(), options.clone()));
+                    sync(ops::conv2d_weight_grad(
+                        x.clone(),
+                        w.clone(),
+                        dy.clone(),
+                        options.clone(),
+                    ));
                 }),
                 weight_grad_burn: median_ms(reps, || {
-                    sync(ops::conv2d_weight_grad_burn(x.clone(), w.clone(), dy.clone(), options.clone()));
+                    sync(ops::conv2d_weight_grad_burn(
+                        x.clone(),
+                        w.clone(),
+                        dy.clone(),
+                        options.clone(),
+                    ));
                 }),
             }
         })
@@ -86,10 +112,21 @@ fn torch_layers(python: &str, batch: usize, reps: usize, threads: usize) -> anyh
         .collect();
     let out = Command::new(python)
         .arg(script)
-        .args(["--batch", &batch.to_string(), "--reps", &reps.to_string(), "--threads", &threads.to_string()])
+        .args([
+            "--batch",
+            &batch.to_string(),
+            "--reps",
+            &reps.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
         .args(["--layers", &layers.join(";")])
         .output()?;
-    anyhow::ensure!(out.status.success(), "torch_convs.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "torch_convs.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     #[derive(Deserialize)]
     struct Reply {
         torch: String,
@@ -103,7 +140,7 @@ fn torch_layers(python: &str, batch: usize, reps: usize, threads: usize) -> anyh
 /// Runs the comparison (`rounds` alternations, medians over rounds) and prints the table.
 pub fn run(backend: &str, python: &str, batch: usize, rounds: usize, threads: usize) -> anyhow::Result<()> {
     let device = kiln::core::backend::checked_device(backend)?;
-    let reps = 5;
+    let reps = 9;
     let mut kiln_rounds = Vec::new();
     let mut torch_rounds = Vec::new();
     let mut version = String::new();
@@ -124,34 +161,46 @@ pub fn run(backend: &str, python: &str, batch: usize, rounds: usize, threads: us
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!("ResNet-18 convolutions at 224, batch {batch}, {threads} threads; Kiln on {backend} vs PyTorch {version}; ms per layer (median of {reps} reps, median over {} rounds)\n", rounds.max(1));
-    println!("| layer (c_in→c_out, k, stride, input) | × | forward Kiln / PyTorch | input grad Kiln / PyTorch | weight grad Kiln (Burn's path) / PyTorch |");
+    println!(
+        "ResNet-18 convolutions at 224, batch {batch}, {threads} threads; Kiln on {backend} vs PyTorch {version}; ms per layer (median of {reps} reps, median over {} rounds)\n",
+        rounds.max(1)
+    );
+    println!(
+        "| layer (c_in→c_out, k, stride, input) | × | forward Kiln (Burn's path) / PyTorch | input grad Kiln (Burn's) / PyTorch | weight grad Kiln (Burn's path) / PyTorch |"
+    );
     println!("|---|---|---|---|---|");
-    let mut totals = [0f64; 7];
+    let mut totals = [0f64; 8];
     for (i, &(ci, co, k, s, _, n, count)) in RESNET18_224.iter().enumerate() {
         let kf = med(&kiln_rounds, i, |t| t.forward);
         let kx = med(&kiln_rounds, i, |t| t.input_grad);
         let kw = med(&kiln_rounds, i, |t| t.weight_grad);
         let kb = med(&kiln_rounds, i, |t| t.weight_grad_burn);
+        let kfb = med(&kiln_rounds, i, |t| t.forward_burn);
         let tf = med(&torch_rounds, i, |t| t.forward);
         let tx = med(&torch_rounds, i, |t| t.input_grad);
         let tw = med(&torch_rounds, i, |t| t.weight_grad);
         // The stem's input gradient is never computed in training (the images need none).
         let (kx, tx) = if i == 0 { (0.0, 0.0) } else { (kx, tx) };
-        for (total, v) in totals.iter_mut().zip([kf, kx, kw, kb, tf, tx, tw]) {
+        for (total, v) in totals.iter_mut().zip([kf, kx, kw, kb, tf, tx, tw, kfb]) {
             *total += v * count as f64;
         }
-        println!("| {ci}→{co}, {k}×{k}, s{s}, {n}² | {count} | {kf:.1} / {tf:.1} | {kx:.1} / {tx:.1} | {kw:.1} ({kb:.1}) / {tw:.1} |");
+        println!(
+            "| {ci}→{co}, {k}×{k}, s{s}, {n}² | {count} | {kf:.1} ({kfb:.1}) / {tf:.1} | {kx:.1} / {tx:.1} | {kw:.1} ({kb:.1}) / {tw:.1} |"
+        );
     }
-    let [kf, kx, kw, kb, tf, tx, tw] = totals;
-    println!("| **all 20 convolutions** | | **{kf:.0} / {tf:.0}** | **{kx:.0} / {tx:.0}** | **{kw:.0} ({kb:.0}) / {tw:.0}** |");
+    let [kf, kx, kw, kb, tf, tx, tw, kfb] = totals;
     println!(
-        "\nKiln / PyTorch speed: forward {:.2}, input gradient {:.2}, weight gradient {:.2} (Burn's path {:.2}); all three {:.2}",
+        "| **all 20 convolutions** | | **{kf:.0} ({kfb:.0}) / {tf:.0}** | **{kx:.0} / {tx:.0}** | **{kw:.0} ({kb:.0}) / {tw:.0}** |"
+    );
+    println!(
+        "\nKiln / PyTorch speed: forward {:.2} (Burn's path {:.2}), input gradient {:.2}, weight gradient {:.2} (Burn's path {:.2}); all three {:.2} (Burn's paths {:.2})",
         tf / kf,
+        tf / kfb,
         tx / kx,
         tw / kw,
         tw / kb,
-        (tf + tx + tw) / (kf + kx + kw)
+        (tf + tx + tw) / (kf + kx + kw),
+        (tf + tx + tw) / (kfb + kx + kb)
     );
     Ok(())
 }

@@ -46,6 +46,14 @@ impl ConvBackend for burn::backend::NdArray {}
 
 #[cfg(feature = "flex")]
 impl ConvBackend for burn::backend::Flex {
+    fn kiln_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
+        use burn::backend::ops::ModuleOps;
+        match super::flex_conv_forward::conv2d_f32(&x, &weight, &options) {
+            Some(y) => y,
+            None => Self::conv2d(x, weight, None, options),
+        }
+    }
+
     fn kiln_conv2d_weight_grad(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

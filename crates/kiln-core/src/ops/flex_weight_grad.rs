@@ -77,7 +77,15 @@ pub fn weight_grad_f32(
         let cols = im2col(x, [n, c_in, h, w], [kh, kw], [ho, wo], [sh, sw], [dh, dw], [pt, pl]);
         let g = grid_grad(dy, [n, c_out, ho, wo], [ho, wo]);
         // One gemm: dW[o, (c, i, j)] = Σ_κ G[o, κ] · cols[(c, i, j), κ].
-        let spec = GemmSpec { m: c_out, n: c_in * taps, k, lhs_rs: k, rhs_cs: k, dst_cs: 1, dst_rs: c_in * taps };
+        let spec = GemmSpec {
+            m: c_out,
+            n: c_in * taps,
+            k,
+            lhs_rs: k,
+            rhs_cs: k,
+            dst_cs: 1,
+            dst_rs: c_in * taps,
+        };
         chunked_gemm(&g, &cols, &spec, &[(0, 0)], c_out * c_in * taps)
     } else {
         let tail = ((kh - 1) * dh / sh) * wq + (kw - 1) * dw / sw;
@@ -85,19 +93,114 @@ pub fn weight_grad_f32(
         let row = k + tail;
         let phases = phase_split(x, [n, c_in, h, w], [sh, sw], [pt, pl], [hq, wq], row);
         let g = grid_grad(dy, [n, c_out, ho, wo], [hq, wq]);
-        // One gemm per tap: dW[o, c, i, j] = Σ_κ G[o, κ] · phases[start(i, j) + c·row + κ].
+        // dW[o, (c, i, j)] = Σ_κ G[o, κ] · phases[start(i, j) + c·row + κ].
         let mut offsets = Vec::with_capacity(taps);
         for i in 0..kh {
             for j in 0..kw {
                 let (ph, qh) = ((i * dh) % sh, (i * dh) / sh);
                 let (pw, qw) = ((j * dw) % sw, (j * dw) / sw);
-                offsets.push(((ph * sw + pw) * c_in * row + qh * wq + qw, i * kw + j));
+                offsets.push((ph * sw + pw) * c_in * row + qh * wq + qw);
             }
         }
-        let spec = GemmSpec { m: c_out, n: c_in, k, lhs_rs: k, rhs_cs: row, dst_cs: taps, dst_rs: c_in * taps };
-        chunked_gemm(&g, &phases, &spec, &offsets, c_out * c_in * taps)
+        tiled(&g, &phases, &offsets, c_out, c_in, row, k)
     };
-    Some(FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(Shape::new(weight_shape)), DType::F32))
+    Some(FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(Shape::new(weight_shape)),
+        DType::F32,
+    ))
+}
+
+/// `dW[o, (c, tap)] = Σ_κ G[o, κ] · phases[offsets[tap] + c·row + κ]` over `κ < k`: K split in
+/// one range per thread, each range in blocks sized for L2 whose `[c_in·taps, block]` tile is
+/// gathered ([`gather_tile`]) and multiplied in one gemm `[c_out, block] × [block, c_in·taps]`
+/// accumulating into the range's own result; the results are then added.
+fn tiled(g: &[f32], phases: &[f32], offsets: &[usize], m: usize, c_in: usize, row: usize, k: usize) -> Vec<f32> {
+    let taps = offsets.len();
+    let kdim = c_in * taps;
+    let len = m * kdim;
+    assert!(g.len() >= m * k);
+    for &o in offsets {
+        assert!(o + (c_in - 1) * row + k <= phases.len());
+    }
+    let threads = rayon::current_num_threads();
+    let tasks = if threads > 1 && k >= 2048 * threads { threads } else { 1 };
+    let range = k.div_ceil(tasks);
+    let block = ((131_072 / (kdim + m)).clamp(64, 4096) / 16) * 16;
+    let parallelism = if tasks == 1 && m * kdim * k >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    let partial = |task: usize| -> Vec<f32> {
+        let mut out = vec![0f32; len];
+        let mut tile = vec![0f32; kdim * block];
+        let start = (task * range).min(k);
+        let end = (start + range).min(k);
+        for k0 in (start..end).step_by(block) {
+            let kl = block.min(end - k0);
+            gather_tile(phases, offsets, c_in, row, k0, kl, block, &mut tile);
+            // SAFETY: `g` holds `m` rows of `k ≥ k0 + kl` (asserted), the tile `kdim` rows of
+            // `block ≥ kl`, `out` `m` rows of `kdim`.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    kdim,
+                    kl,
+                    out.as_mut_ptr(),
+                    1,
+                    kdim as isize,
+                    true,
+                    g.as_ptr().add(k0),
+                    1,
+                    k as isize,
+                    tile.as_ptr(),
+                    block as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
+        }
+        out
+    };
+    if tasks == 1 {
+        return partial(0);
+    }
+    let partials: Vec<Vec<f32>> = (0..tasks).into_par_iter().map(partial).collect();
+    let mut out = vec![0f32; len];
+    out.par_chunks_mut(4096).enumerate().for_each(|(b, dst)| {
+        for p in &partials {
+            for (d, v) in dst.iter_mut().zip(&p[b * 4096..]) {
+                *d += *v;
+            }
+        }
+    });
+    out
+}
+
+/// Columns `k0..k0 + kl` of the patch matrix, from the phases: row `(c, tap)` of the tile (rows
+/// of `block` values) is the contiguous run `phases[offsets[tap] + c·row + k0..][..kl]`.
+pub(super) fn gather_tile(
+    phases: &[f32],
+    offsets: &[usize],
+    c_in: usize,
+    row: usize,
+    k0: usize,
+    kl: usize,
+    block: usize,
+    tile: &mut [f32],
+) {
+    let taps = offsets.len();
+    for c in 0..c_in {
+        for (t, &o) in offsets.iter().enumerate() {
+            tile[(c * taps + t) * block..][..kl].copy_from_slice(&phases[o + c * row + k0..][..kl]);
+        }
+    }
 }
 
 /// The largest patch matrix (elements) the small-map path builds: 64 Mi floats, 256 MiB.
@@ -128,7 +231,11 @@ fn chunked_gemm(lhs: &[f32], rhs: &[f32], spec: &GemmSpec, offsets: &[(usize, us
         assert!(dst_offset + (spec.m - 1) * spec.dst_rs + (spec.n - 1) * spec.dst_cs < len);
     }
     let threads = rayon::current_num_threads();
-    let tasks = if threads > 1 && spec.k >= 2048 * threads { threads } else { 1 };
+    let tasks = if threads > 1 && spec.k >= 2048 * threads {
+        threads
+    } else {
+        1
+    };
     let range = spec.k.div_ceil(tasks);
     let parallelism = if tasks == 1 && spec.m * spec.n * spec.k >= 192 * 192 * 192 {
         gemm::Parallelism::Rayon(0)
@@ -192,7 +299,7 @@ fn chunked_gemm(lhs: &[f32], rhs: &[f32], spec: &GemmSpec, offsets: &[(usize, us
 
 /// The patch matrix `[c·kh·kw][n·ho·wo]`: row `(c, i, j)` holds, for every output position, the
 /// input value tap `(i, j)` of channel `c` meets there (zero in the padding).
-fn im2col(
+pub(super) fn im2col(
     x: &[f32],
     [n, c, h, w]: [usize; 4],
     [kh, kw]: [usize; 2],
@@ -226,7 +333,7 @@ fn im2col(
     out
 }
 
-fn contiguous(t: &FlexTensor) -> FlexTensor {
+pub(super) fn contiguous(t: &FlexTensor) -> FlexTensor {
     if t.is_contiguous() && t.layout().start_offset() == 0 {
         t.clone()
     } else {
@@ -236,7 +343,7 @@ fn contiguous(t: &FlexTensor) -> FlexTensor {
 
 /// The padded input split into stride phases: `[sh·sw][c][row]`, each row holding
 /// `n` images of `hq × wq` then zeros.
-fn phase_split(
+pub(super) fn phase_split(
     x: &[f32],
     [n, c, h, w]: [usize; 4],
     [sh, sw]: [usize; 2],

@@ -1,16 +1,22 @@
 //! Kiln's own kernels for ops where Burn's generic path is slow, registered through Burn 0.22's
 //! backend-extension mechanism ([`ConvBackend`]) with Burn's path as the fallback.
 //!
-//! Today one op: the **weight gradient of a 2-D convolution** on the `flex` CPU backend. Burn
-//! computes it as a convolution whose kernel is the whole output-gradient map (for a 3×3 layer a
-//! gemm with N = 9 and a huge K, which gemm runs far below its peak); Kiln computes it as
-//! `kh·kw` large gemms over a phase-split, zero-padded copy of the input (see
-//! [`flex_weight_grad`](flex_weight_grad::weight_grad_f32)). Every other backend, and every case
-//! the kernel does not cover (grouped convolutions, non-f32 dtypes), takes Burn's path.
-//! `tests/conv_kernels.rs` checks that both agree.
+//! Today the **2-D convolution** on the `flex` CPU backend: its forward pass
+//! ([`flex_conv_forward`]) and its weight gradient ([`flex_weight_grad`]). Burn computes the
+//! weight gradient as a convolution whose kernel is the whole output-gradient map (for a 3×3
+//! layer a gemm with N = 9 and a huge K, which gemm runs far below its peak), and the forward
+//! per image over NHWC im2col tiles; Kiln computes both as large gemms over every image at once,
+//! on a phase-split, zero-padded copy of the input (large maps) or a patch matrix (small maps).
+//! The input gradient stays Burn's transposed convolution (measured: running stride-1 input
+//! gradients as convolutions with the flipped kernel on the forward kernel was no faster). Every
+//! other backend, and every case the kernels do not cover (grouped convolutions, non-f32
+//! dtypes), takes Burn's path; `KILN_CONV_KERNELS=burn` forces it. `tests/kiln/conv_kernels.rs`
+//! checks that both agree.
 
 #[allow(deprecated)] // the extension is implemented for `ndarray`, which Burn deprecates
 mod extension;
+#[cfg(feature = "flex")]
+pub mod flex_conv_forward;
 #[cfg(feature = "flex")]
 pub mod flex_weight_grad;
 
@@ -36,8 +42,8 @@ pub fn kiln_kernels_enabled() -> bool {
     }
 }
 
-/// A 2-D convolution, as [`burn::tensor::module::conv2d`], whose backward pass on a `flex`
-/// autodiff device computes the weight gradient with Kiln's kernel.
+/// A 2-D convolution, as [`burn::tensor::module::conv2d`], computed on `flex` by Kiln's forward
+/// kernel and, on a `flex` autodiff device, differentiated with Kiln's weight-gradient kernel.
 ///
 /// # Shapes
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `bias`: `[c_out]` →
@@ -88,13 +94,12 @@ pub fn conv2d_weight_grad(
     ))
 }
 
-/// Kiln's kernel is used for training (autodiff) on `flex`; inference and other backends call
-/// Burn directly.
+/// Kiln's kernels run on `flex` (training and inference); other backends call Burn directly.
 fn uses_kiln_kernel(x: &Tensor<4>, _options: &ConvOptions<2>) -> bool {
     #[cfg(feature = "flex")]
     {
         let device = x.device();
-        device.is_autodiff() && device == burn::tensor::Device::flex() && kiln_kernels_enabled()
+        device == burn::tensor::Device::flex() && kiln_kernels_enabled()
     }
     #[cfg(not(feature = "flex"))]
     {
@@ -120,12 +125,17 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// The input gradient of `conv2d(x, weight)` given the output gradient, by Burn's path (a
-/// transposed convolution on `flex`); for benchmarks and tests.
+/// transposed convolution on `flex`, which Kiln's models use); for benchmarks and tests.
 ///
 /// # Shapes
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `output_grad`:
 /// `[n, c_out, h', w']` → `[n, c_in, h, w]`
-pub fn conv2d_input_grad(x: Tensor<4>, weight: Tensor<4>, output_grad: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
+pub fn conv2d_input_grad(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    output_grad: Tensor<4>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
     use burn::backend::Dispatch;
     use burn::backend::ops::ModuleOps;
     Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(
@@ -141,7 +151,12 @@ pub fn conv2d_input_grad(x: Tensor<4>, weight: Tensor<4>, output_grad: Tensor<4>
 ///
 /// # Shapes
 /// as [`conv2d_weight_grad`]
-pub fn conv2d_weight_grad_burn(x: Tensor<4>, weight: Tensor<4>, output_grad: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
+pub fn conv2d_weight_grad_burn(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    output_grad: Tensor<4>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
     use burn::backend::Dispatch;
     use burn::backend::ops::ModuleOps;
     Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_weight_backward(

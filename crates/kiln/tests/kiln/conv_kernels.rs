@@ -1,6 +1,7 @@
 //! Kiln's convolution kernels (`kiln::core::ops`) agree with Burn's generic path, which stays the
-//! fallback: the weight gradient over many geometries, and the whole autodiff backward (input,
-//! weight and bias gradients) of the convolution every Kiln model uses.
+//! fallback: the forward and weight gradient over many geometries, in each of the
+//! kernels' layouts, and the whole autodiff backward (input, weight and bias gradients) of the
+//! convolution every Kiln model uses.
 
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -165,6 +166,53 @@ fn check_weight_gradients() {
         let got = vec(ops::conv2d_weight_grad(xt, weight, dyt, opts));
         let err = rel_err(&got, &expected);
         assert!(err < 1e-5, "case {i}, non-contiguous: relative error {err}");
+    }
+}
+
+/// Kiln's forward (`ops::conv2d` on a plain flex device) equals Burn's on every case, with bias.
+#[test]
+fn forward_matches_burn() {
+    check_forward();
+}
+
+/// [`forward_matches_burn`] in a child process with one layout forced.
+#[test]
+#[ignore = "run by both_forward_layouts_match_burn"]
+fn forward_layout_child() {
+    check_forward();
+}
+
+/// Both layouts of Kiln's forward kernel match Burn on every case.
+#[test]
+fn both_forward_layouts_match_burn() {
+    for layout in ["phases", "patches"] {
+        super::common::run_child_test(
+            "conv_kernels::forward_layout_child",
+            &[("KILN_CONV_LAYOUT", std::ffi::OsStr::new(layout))],
+        );
+    }
+}
+
+fn check_forward() {
+    let device = super::common::device();
+    for (i, c) in cases().iter().enumerate() {
+        let opts = options(c);
+        let [_, c_in, _, _] = c.input;
+        let weight = tensor(
+            [c.c_out, c_in / c.groups, c.kernel[0], c.kernel[1]],
+            50 + i as u64,
+            &device,
+        );
+        let bias = Tensor::<1>::from_data(TensorData::new(values(c.c_out, 60 + i as u64), [c.c_out]), &device);
+        for x in [
+            tensor(c.input, 70 + i as u64, &device),
+            tensor([c.input[0], c_in, c.input[3], c.input[2]], 70 + i as u64, &device).swap_dims(2, 3),
+        ] {
+            let expected = vec(burn_conv2d(x.clone(), weight.clone(), Some(bias.clone()), opts.clone()));
+            let got = vec(ops::conv2d(x, weight.clone(), Some(bias.clone()), opts.clone()));
+            let err = rel_err(&got, &expected);
+            assert!(err < 1e-5, "case {i}: forward relative error {err}");
+        }
     }
 }
 
