@@ -59,8 +59,9 @@ pub struct Args {
     /// The standard workloads, alternating Kiln and PyTorch, and their ratio table.
     #[arg(long)]
     compare: bool,
-    /// ResNet-18's convolutions at 224 one by one (forward, input gradient, weight gradient),
-    /// alternating Kiln and PyTorch: where a training step's convolution time goes.
+    /// ResNet-18's convolutions one by one (forward, input gradient, weight gradient; at --input,
+    /// default 3x224x224, with --stem), alternating Kiln and PyTorch: where a training step's
+    /// convolution time goes.
     #[arg(long)]
     convs: bool,
     /// Rounds of --compare and --convs (medians over rounds).
@@ -283,9 +284,17 @@ fn torch_child(w: &Workload, a: &Args) -> anyhow::Result<(f64, f64, String)> {
     ))
 }
 
+/// The median (the mean of the middle two for an even count).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 0 {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    } else {
+        v[n / 2]
+    }
 }
 
 fn describe(w: &Workload) -> String {
@@ -375,7 +384,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         return compare(&a);
     }
     if a.convs {
-        return crate::bench_convs::run(&a.backend, &a.python, a.batch_size, a.rounds, threads(&a));
+        let input = a
+            .input
+            .as_deref()
+            .map(parse_input)
+            .transpose()?
+            .unwrap_or([3, 224, 224]);
+        let small = a.stem.as_deref().map_or(input[1] < 64, |s| s == "small");
+        return crate::bench_convs::run(&a.backend, &a.python, input, small, a.batch_size, a.rounds, threads(&a));
     }
     let models = if a.models.is_empty() {
         vec!["lenet5".to_string(), "resnet18".to_string()]

@@ -1,4 +1,4 @@
-//! `cargo xtask bench --convs`: ResNet-18's convolutions at 224 × 224, one by one: forward, input
+//! `cargo xtask bench --convs`: ResNet-18's convolutions (at `--input`, with `--stem`), one by one: forward, input
 //! gradient and weight gradient (Kiln's kernel and Burn's path) on Kiln's backend, against
 //! PyTorch's (`scripts/bench/torch_convs.py`: `conv2d` and `aten.convolution_backward`), taken
 //! alternately in one run. Where a training step's convolution time goes, per op and per layer.
@@ -10,21 +10,30 @@ use serde::{Deserialize, Serialize};
 use std::process::Command;
 use std::time::Instant;
 
-/// One convolution of ResNet-18 at 224: (c_in, c_out, kernel, stride, padding, input size, how
-/// many such layers the network has).
-const RESNET18_224: [(usize, usize, usize, usize, usize, usize, usize); 11] = [
-    (3, 64, 7, 2, 3, 224, 1),
-    (64, 64, 3, 1, 1, 56, 4),
-    (64, 128, 3, 2, 1, 56, 1),
-    (64, 128, 1, 2, 0, 56, 1),
-    (128, 128, 3, 1, 1, 28, 3),
-    (128, 256, 3, 2, 1, 28, 1),
-    (128, 256, 1, 2, 0, 28, 1),
-    (256, 256, 3, 1, 1, 14, 3),
-    (256, 512, 3, 2, 1, 14, 1),
-    (256, 512, 1, 2, 0, 14, 1),
-    (512, 512, 3, 1, 1, 7, 3),
-];
+/// One convolution: (c_in, c_out, kernel, stride, padding, input size, how many such layers).
+type Conv = (usize, usize, usize, usize, usize, usize, usize);
+
+/// ResNet-18's distinct convolutions for a `c_in × size × size` input, with torchvision's stem
+/// (7×7 stride 2, then a 3×3 stride-2 max pool) or the small-image one (3×3 stride 1, no pool).
+fn resnet18_convs(c_in: usize, size: usize, small_stem: bool) -> Vec<Conv> {
+    let mut convs = Vec::new();
+    let mut s = if small_stem {
+        convs.push((c_in, 64, 3, 1, 1, size, 1));
+        size
+    } else {
+        convs.push((c_in, 64, 7, 2, 3, size, 1));
+        let after_conv = (size + 6 - 7) / 2 + 1;
+        (after_conv + 2 - 3) / 2 + 1
+    };
+    convs.push((64, 64, 3, 1, 1, s, 4));
+    for (ci, co) in [(64, 128), (128, 256), (256, 512)] {
+        convs.push((ci, co, 3, 2, 1, s, 1));
+        convs.push((ci, co, 1, 2, 0, s, 1));
+        s = (s + 2 - 3) / 2 + 1;
+        convs.push((co, co, 3, 1, 1, s, 3));
+    }
+    convs
+}
 
 /// Median milliseconds of one layer's ops.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -35,6 +44,9 @@ struct LayerTimes {
     /// Burn's own weight-gradient path (Kiln only).
     #[serde(default)]
     weight_grad_burn: f64,
+    /// Burn's own input-gradient path (Kiln only).
+    #[serde(default)]
+    input_grad_burn: f64,
     /// Burn's own forward (Kiln only).
     #[serde(default)]
     forward_burn: f64,
@@ -53,8 +65,8 @@ fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
     v[v.len() / 2]
 }
 
-fn kiln_layers(batch: usize, reps: usize, device: &burn::tensor::Device) -> Vec<LayerTimes> {
-    RESNET18_224
+fn kiln_layers(layers: &[Conv], batch: usize, reps: usize, device: &burn::tensor::Device) -> Vec<LayerTimes> {
+    layers
         .iter()
         .map(|&(c_in, c_out, k, s, p, size, _)| {
             let out = (size + 2 * p - k) / s + 1;
@@ -72,6 +84,14 @@ fn kiln_layers(batch: usize, reps: usize, device: &burn::tensor::Device) -> Vec<
                         x.clone(),
                         w.clone(),
                         None,
+                        options.clone(),
+                    ));
+                }),
+                input_grad_burn: median_ms(reps, || {
+                    sync(ops::conv2d_input_grad_burn(
+                        x.clone(),
+                        w.clone(),
+                        dy.clone(),
                         options.clone(),
                     ));
                 }),
@@ -104,9 +124,15 @@ fn kiln_layers(batch: usize, reps: usize, device: &burn::tensor::Device) -> Vec<
         .collect()
 }
 
-fn torch_layers(python: &str, batch: usize, reps: usize, threads: usize) -> anyhow::Result<(Vec<LayerTimes>, String)> {
+fn torch_layers(
+    layers: &[Conv],
+    python: &str,
+    batch: usize,
+    reps: usize,
+    threads: usize,
+) -> anyhow::Result<(Vec<LayerTimes>, String)> {
     let script = crate::workspace_root().join("scripts/bench/torch_convs.py");
-    let layers: Vec<String> = RESNET18_224
+    let layers: Vec<String> = layers
         .iter()
         .map(|&(ci, co, k, s, p, n, _)| format!("{ci},{co},{k},{s},{p},{n}"))
         .collect();
@@ -137,9 +163,19 @@ fn torch_layers(python: &str, batch: usize, reps: usize, threads: usize) -> anyh
     Ok((reply.layers, reply.torch))
 }
 
-/// Runs the comparison (`rounds` alternations, medians over rounds) and prints the table.
-pub fn run(backend: &str, python: &str, batch: usize, rounds: usize, threads: usize) -> anyhow::Result<()> {
+/// Runs the comparison for ResNet-18 on `input` (`rounds` alternations, medians over rounds)
+/// and prints the table.
+pub fn run(
+    backend: &str,
+    python: &str,
+    input: [usize; 3],
+    small_stem: bool,
+    batch: usize,
+    rounds: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
     let device = kiln::core::backend::checked_device(backend)?;
+    let layers = resnet18_convs(input[0], input[1], small_stem);
     let reps = 9;
     let mut kiln_rounds = Vec::new();
     let mut torch_rounds = Vec::new();
@@ -147,13 +183,13 @@ pub fn run(backend: &str, python: &str, batch: usize, rounds: usize, threads: us
     for round in 0..rounds.max(1) {
         eprintln!("round {}/{}", round + 1, rounds.max(1));
         if round % 2 == 0 {
-            kiln_rounds.push(kiln_layers(batch, reps, &device));
+            kiln_rounds.push(kiln_layers(&layers, batch, reps, &device));
         }
-        let (t, v) = torch_layers(python, batch, reps, threads)?;
+        let (t, v) = torch_layers(&layers, python, batch, reps, threads)?;
         torch_rounds.push(t);
         version = v;
         if round % 2 == 1 {
-            kiln_rounds.push(kiln_layers(batch, reps, &device));
+            kiln_rounds.push(kiln_layers(&layers, batch, reps, &device));
         }
     }
     let med = |rounds: &[Vec<LayerTimes>], i: usize, f: fn(&LayerTimes) -> f64| {
@@ -166,41 +202,43 @@ pub fn run(backend: &str, python: &str, batch: usize, rounds: usize, threads: us
         rounds.max(1)
     );
     println!(
-        "| layer (c_in→c_out, k, stride, input) | × | forward Kiln (Burn's path) / PyTorch | input grad Kiln (Burn's) / PyTorch | weight grad Kiln (Burn's path) / PyTorch |"
+        "| layer (c_in→c_out, k, stride, input) | × | forward Kiln (Burn's path) / PyTorch | input grad Kiln (Burn's path) / PyTorch | weight grad Kiln (Burn's path) / PyTorch |"
     );
     println!("|---|---|---|---|---|");
-    let mut totals = [0f64; 8];
-    for (i, &(ci, co, k, s, _, n, count)) in RESNET18_224.iter().enumerate() {
+    let mut totals = [0f64; 9];
+    for (i, &(ci, co, k, s, _, n, count)) in layers.iter().enumerate() {
         let kf = med(&kiln_rounds, i, |t| t.forward);
         let kx = med(&kiln_rounds, i, |t| t.input_grad);
         let kw = med(&kiln_rounds, i, |t| t.weight_grad);
         let kb = med(&kiln_rounds, i, |t| t.weight_grad_burn);
         let kfb = med(&kiln_rounds, i, |t| t.forward_burn);
+        let kxb = med(&kiln_rounds, i, |t| t.input_grad_burn);
         let tf = med(&torch_rounds, i, |t| t.forward);
         let tx = med(&torch_rounds, i, |t| t.input_grad);
         let tw = med(&torch_rounds, i, |t| t.weight_grad);
         // The stem's input gradient is never computed in training (the images need none).
-        let (kx, tx) = if i == 0 { (0.0, 0.0) } else { (kx, tx) };
-        for (total, v) in totals.iter_mut().zip([kf, kx, kw, kb, tf, tx, tw, kfb]) {
+        let (kx, kxb, tx) = if i == 0 { (0.0, 0.0, 0.0) } else { (kx, kxb, tx) };
+        for (total, v) in totals.iter_mut().zip([kf, kx, kw, kb, tf, tx, tw, kfb, kxb]) {
             *total += v * count as f64;
         }
         println!(
-            "| {ci}→{co}, {k}×{k}, s{s}, {n}² | {count} | {kf:.1} ({kfb:.1}) / {tf:.1} | {kx:.1} / {tx:.1} | {kw:.1} ({kb:.1}) / {tw:.1} |"
+            "| {ci}→{co}, {k}×{k}, s{s}, {n}² | {count} | {kf:.1} ({kfb:.1}) / {tf:.1} | {kx:.1} ({kxb:.1}) / {tx:.1} | {kw:.1} ({kb:.1}) / {tw:.1} |"
         );
     }
-    let [kf, kx, kw, kb, tf, tx, tw, kfb] = totals;
+    let [kf, kx, kw, kb, tf, tx, tw, kfb, kxb] = totals;
     println!(
-        "| **all 20 convolutions** | | **{kf:.0} ({kfb:.0}) / {tf:.0}** | **{kx:.0} / {tx:.0}** | **{kw:.0} ({kb:.0}) / {tw:.0}** |"
+        "| **all convolutions** | | **{kf:.0} ({kfb:.0}) / {tf:.0}** | **{kx:.0} ({kxb:.0}) / {tx:.0}** | **{kw:.0} ({kb:.0}) / {tw:.0}** |"
     );
     println!(
-        "\nKiln / PyTorch speed: forward {:.2} (Burn's path {:.2}), input gradient {:.2}, weight gradient {:.2} (Burn's path {:.2}); all three {:.2} (Burn's paths {:.2})",
+        "\nKiln / PyTorch speed: forward {:.2} (Burn's path {:.2}), input gradient {:.2} (Burn's path {:.2}), weight gradient {:.2} (Burn's path {:.2}); all three {:.2} (Burn's paths {:.2})",
         tf / kf,
         tf / kfb,
         tx / kx,
+        tx / kxb,
         tw / kw,
         tw / kb,
         (tf + tx + tw) / (kf + kx + kw),
-        (tf + tx + tw) / (kfb + kx + kb)
+        (tf + tx + tw) / (kfb + kxb + kb)
     );
     Ok(())
 }

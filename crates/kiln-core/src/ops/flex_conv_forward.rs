@@ -1,22 +1,14 @@
-//! The forward pass of a 2-D convolution on `flex`, as gemms over the weight gradient's layouts
-//! ([`flex_weight_grad`](super::flex_weight_grad)).
+//! The forward pass of a 2-D convolution on `flex`: `Y[o, κ] = Σ_r W[o, r] · P[r, κ]` over the
+//! patch matrix `P` (`r = (c, i, j)`), one gemm `[c_out, c_in·kh·kw] × [c_in·kh·kw, block]` per
+//! column block of L2-sized patch tiles (`ops/tiles.rs`), every image of the batch in
+//! one product, blocks spread over threads. The valid `Ho × Wo` corner of each image's grid is
+//! then copied out. A 1×1 layer with stride 1 and no padding multiplies the input directly.
 //!
-//! **Phases** (large maps): with the padded input split into stride phases laid out on one
-//! `Hq × Wq` grid per image, tap `(i, j)` of every output position reads the same flat row shifted
-//! by one offset, so `Yg[o, κ] = Σ_(c, i, j) W[o, c, i, j] · phases[start(i, j) + c·row + κ]`
-//! over `K = n·Hq·Wq` grid positions. Taken in column blocks sized for L2: each block's patch tile
-//! is a contiguous copy per `(c, i, j)` (no index arithmetic per element), then one gemm
-//! `[c_out, c_in·kh·kw] × [c_in·kh·kw, block]`; blocks spread over threads. The valid `Ho × Wo`
-//! corner of each image's grid is then copied out.
-//!
-//! **Patches** (small maps, where the grid wastes more than 20%, and whenever the patch matrix is
-//! smaller than the phases, as for strided 1×1 layers): `Y[o, κ] = W[o, :] · cols[:, κ]`, one
-//! gemm `[c_out, c_in·kh·kw] × [c_in·kh·kw, n·Ho·Wo]`.
-//!
-//! Burn's flex path converts to NHWC and builds im2col tiles per image; both layouts here batch
-//! every image into one product, which is what lets gemm reach its peak on small maps.
+//! Burn's flex path converts the input to NHWC and builds im2col tiles per image; batching every
+//! image into one product is what lets gemm reach its peak on small maps.
 
-use super::flex_weight_grad::{contiguous, gather_tile, im2col, phase_split};
+use super::flex_weight_grad::contiguous;
+use super::tiles::{Geometry, SendPtr, Source, block_width, choose};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bytes, DType, Shape};
@@ -33,62 +25,36 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
     }
     let xs = x.layout().shape();
     let ws = weight.layout().shape();
-    let (n, c_in, h, w) = (xs[0], xs[1], xs[2], xs[3]);
-    let (c_out, kh, kw) = (ws[0], ws[2], ws[3]);
-    if ws[1] != c_in || n * c_in * c_out * kh * kw == 0 {
+    let c_out = ws[0];
+    if xs.num_dims() != 4 || ws.num_dims() != 4 || ws[1] != xs[1] || c_out == 0 {
         return None;
     }
-    let [sh, sw] = options.stride;
-    let [dh, dw] = options.dilation;
-    let [(pt, pb), (pl, pr)] = options.padding;
-    let (hp, wp) = (h + pt + pb, w + pl + pr);
-    let (eh, ew) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1);
-    if hp < eh || wp < ew || sh == 0 || sw == 0 {
-        return None;
-    }
-    let (ho, wo) = ((hp - eh) / sh + 1, (wp - ew) / sw + 1);
-    let (hq, wq) = (hp.div_ceil(sh), wp.div_ceil(sw));
-    let taps = kh * kw;
+    let g = Geometry::new(
+        [xs[0], xs[1], xs[2], xs[3]],
+        [ws[2], ws[3]],
+        options.stride,
+        options.dilation,
+        options.padding,
+    )?;
     let x = contiguous(x);
     let weight = contiguous(weight);
     let (x, wt) = (x.storage::<f32>(), weight.storage::<f32>());
-
-    let waste = (hq * wq) as f64 / (ho * wo) as f64;
-    let patch_len = c_in * taps * n * ho * wo;
-    let phase_len = sh * sw * c_in * n * hq * wq;
-    let use_patches = match std::env::var("KILN_CONV_LAYOUT").as_deref() {
-        Ok("phases") => false,
-        Ok("patches") => true,
-        _ => waste > 1.2 || patch_len <= phase_len,
-    };
-    let (grid, [gh, gw]) = if use_patches {
-        let k = n * ho * wo;
-        let cols = im2col(x, [n, c_in, h, w], [kh, kw], [ho, wo], [sh, sw], [dh, dw], [pt, pl]);
-        let spec = Product {
-            m: c_out,
-            kdim: c_in * taps,
-            cols: k,
-            lhs_cs: 1,
-            lhs_rs: c_in * taps,
-            rhs_rs: k,
-        };
-        (product(wt, &cols, &spec), [ho, wo])
-    } else {
-        let tail = ((kh - 1) * dh / sh) * wq + (kw - 1) * dw / sw;
-        let k = n * hq * wq;
-        let row = k + tail;
-        let phases = phase_split(x, [n, c_in, h, w], [sh, sw], [pt, pl], [hq, wq], row);
-        let mut offsets = Vec::with_capacity(taps);
-        for i in 0..kh {
-            for j in 0..kw {
-                let (ph, qh) = ((i * dh) % sh, (i * dh) / sh);
-                let (pw, qw) = ((j * dw) % sw, (j * dw) / sw);
-                offsets.push((ph * sw + pw) * c_in * row + qh * wq + qw);
-            }
-        }
-        (tiled(wt, &phases, &offsets, c_out, c_in, row, k), [hq, wq])
-    };
-    // The valid corner of each image's grid, as [n, c_out, ho, wo].
+    let (n, ho, wo) = (g.n, g.ho, g.wo);
+    if g.kh == 1 && g.kw == 1 && options.stride == [1, 1] && options.padding == [(0, 0), (0, 0)] {
+        return Some(pointwise(x, wt, &g, c_out));
+    }
+    let source = choose(x, &g);
+    let [gh, gw] = source.grid(&g);
+    let grid = product(wt, &source, &g, c_out);
+    let shape = Shape::new([n, c_out, ho, wo]);
+    // One image on an exact grid is the output as laid out.
+    if n == 1 && [gh, gw] == [ho, wo] {
+        return Some(FlexTensor::new(
+            Bytes::from_elems(grid),
+            Layout::contiguous(shape),
+            DType::F32,
+        ));
+    }
     let k = n * gh * gw;
     let mut y = vec![0f32; n * c_out * ho * wo];
     y.par_chunks_mut(ho * wo).enumerate().for_each(|(io, dst)| {
@@ -100,81 +66,35 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
     });
     Some(FlexTensor::new(
         Bytes::from_elems(y),
-        Layout::contiguous(Shape::new([n, c_out, ho, wo])),
+        Layout::contiguous(shape),
         DType::F32,
     ))
 }
 
-/// `dst[m, cols] = lhs · rhs`, with `lhs` `[m, kdim]` of strides (`lhs_rs`, `lhs_cs`) and `rhs`
-/// `[kdim, cols]` of strides (`rhs_rs`, 1).
-struct Product {
-    m: usize,
-    kdim: usize,
-    cols: usize,
-    lhs_cs: usize,
-    lhs_rs: usize,
-    rhs_rs: usize,
-}
-
-/// The product of `spec` in one gemm call on gemm's own threads (which block it for the caches).
-fn product(lhs: &[f32], rhs: &[f32], spec: &Product) -> Vec<f32> {
-    assert!((spec.m - 1) * spec.lhs_rs + (spec.kdim - 1) * spec.lhs_cs < lhs.len());
-    assert!((spec.kdim - 1) * spec.rhs_rs + spec.cols <= rhs.len());
-    let mut dst = vec![0f32; spec.m * spec.cols];
-    let parallelism = if spec.m * spec.kdim * spec.cols >= 192 * 192 * 192 {
+/// `Y[o, κ] = Σ_r W[o, r] · P[r, κ]` over all `n·grid` positions, `[c_out][n·gh·gw]`.
+fn product(wt: &[f32], source: &Source, g: &Geometry, m: usize) -> Vec<f32> {
+    let kdim = g.rows();
+    let [gh, gw] = source.grid(g);
+    let cols = g.n * gh * gw;
+    assert!(wt.len() >= m * kdim);
+    let mut dst = vec![0f32; m * cols];
+    let block = block_width(kdim, 0);
+    let dst_ptr = SendPtr(dst.as_mut_ptr());
+    let blocks = cols.div_ceil(block);
+    // Fewer blocks than threads (a small batch of small maps): gemm's own threads, per block.
+    let threads = rayon::current_num_threads();
+    let parallelism = if blocks < threads && m * kdim * cols >= 128 * 128 * 128 {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above bound every read; `dst` holds `m` rows of `cols`.
-    unsafe {
-        gemm::gemm(
-            spec.m,
-            spec.cols,
-            spec.kdim,
-            dst.as_mut_ptr(),
-            1,
-            spec.cols as isize,
-            false,
-            lhs.as_ptr(),
-            spec.lhs_cs as isize,
-            spec.lhs_rs as isize,
-            rhs.as_ptr(),
-            1,
-            spec.rhs_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-    dst
-}
-
-/// `Yg[o, κ] = Σ_(c, tap) W[o, c, tap] · phases[offsets[tap] + c·row + κ]` for `κ < cols`, in
-/// column blocks: each block gathers its `[c_in·taps, block]` tile (one contiguous copy per
-/// `(c, tap)`: the shifted phase rows), sized for L2, and runs one gemm with K = `c_in·taps`.
-/// Blocks spread over threads, each with its own tile.
-fn tiled(wt: &[f32], phases: &[f32], offsets: &[usize], m: usize, c_in: usize, row: usize, cols: usize) -> Vec<f32> {
-    let taps = offsets.len();
-    let kdim = c_in * taps;
-    assert!(wt.len() >= m * kdim);
-    for &o in offsets {
-        assert!(o + (c_in - 1) * row + cols <= phases.len());
-    }
-    let mut dst = vec![0f32; m * cols];
-    let block = ((131_072 / kdim).clamp(64, 4096) / 16) * 16;
-    let blocks = cols.div_ceil(block);
-    let dst_ptr = SendPtr(dst.as_mut_ptr());
     let run = |tile: &mut Vec<f32>, b: usize| {
         let c0 = b * block;
         let cl = block.min(cols - c0);
-        gather_tile(phases, offsets, c_in, row, c0, cl, block, tile);
-        // SAFETY: `wt` holds `m` rows of `kdim` (asserted); the tile `kdim` rows of `block ≥ cl`;
-        // the writes go to columns `c0..c0 + cl` of `dst` (`m` rows of `cols`), disjoint between
-        // blocks, so the blocks may run on different threads.
+        source.gather(g, c0, cl, block, tile);
+        // SAFETY: `wt` holds `m` rows of `kdim` (asserted), the tile `kdim` rows of
+        // `block ≥ cl`; the writes go to columns `c0..c0 + cl` of `dst` (`m` rows of `cols`),
+        // disjoint between blocks, so the blocks may run on different threads.
         unsafe {
             gemm::gemm(
                 m,
@@ -195,24 +115,72 @@ fn tiled(wt: &[f32], phases: &[f32], offsets: &[usize], m: usize, c_in: usize, r
                 false,
                 false,
                 false,
-                gemm::Parallelism::None,
+                parallelism,
             );
         }
     };
-    (0..blocks)
-        .into_par_iter()
-        .for_each_init(|| vec![0f32; kdim * block], run);
+    if blocks < threads {
+        let mut tile = vec![0f32; kdim * block];
+        (0..blocks).for_each(|b| run(&mut tile, b));
+    } else {
+        (0..blocks)
+            .into_par_iter()
+            .for_each_init(|| vec![0f32; kdim * block], run);
+    }
     dst
 }
 
-/// A raw pointer the blocks share (each writes its own columns).
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: the blocks write disjoint columns (see `accumulate`).
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
+/// A 1×1 convolution with stride 1 and no padding: per image `y[img] = W · x[img]`
+/// (`[c_out, c_in] × [c_in, h·w]`), straight from and into the tensors' storage.
+fn pointwise(x: &[f32], wt: &[f32], g: &Geometry, c_out: usize) -> FlexTensor {
+    let (n, c_in, hw) = (g.n, g.c_in, g.h * g.w);
+    assert!(x.len() >= n * c_in * hw && wt.len() >= c_out * c_in);
+    let mut y = vec![0f32; n * c_out * hw];
+    let per_image = |(img, dst): (usize, &mut [f32]), parallelism: gemm::Parallelism| {
+        // SAFETY: `x` holds `n` images of `c_in × hw`, `wt` `c_out × c_in`, `dst` `c_out × hw`
+        // (asserted above).
+        unsafe {
+            gemm::gemm(
+                c_out,
+                hw,
+                c_in,
+                dst.as_mut_ptr(),
+                1,
+                hw as isize,
+                false,
+                wt.as_ptr(),
+                1,
+                c_in as isize,
+                x.as_ptr().add(img * c_in * hw),
+                1,
+                hw as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if n >= threads && threads > 1 {
+        y.par_chunks_mut(c_out * hw)
+            .enumerate()
+            .for_each(|job| per_image(job, gemm::Parallelism::None));
+    } else {
+        let parallelism = if c_out * c_in * hw >= 192 * 192 * 192 {
+            gemm::Parallelism::Rayon(0)
+        } else {
+            gemm::Parallelism::None
+        };
+        y.chunks_mut(c_out * hw)
+            .enumerate()
+            .for_each(|job| per_image(job, parallelism));
     }
+    FlexTensor::new(
+        Bytes::from_elems(y),
+        Layout::contiguous(Shape::new([n, c_out, g.h, g.w])),
+        DType::F32,
+    )
 }

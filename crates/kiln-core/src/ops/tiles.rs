@@ -1,0 +1,314 @@
+//! Patch tiles for Kiln's convolution kernels: column blocks of a convolution's patch matrix
+//! `P[(c, i, j), κ]` (the input value tap `(i, j)` of channel `c` meets at position `κ`), gathered
+//! on demand, sized for L2, so that no kernel ever materialises the whole matrix.
+//!
+//! Two layouts of the positions `κ`:
+//! - **Phases** (large maps): the zero-padded input is split into its `s_h·s_w` stride phases
+//!   (`phase[ph, pw][c, n, u, v] = Xp[n, c, u·s_h + ph, v·s_w + pw]`, each `Hq × Wq`), every image
+//!   on one `Hq × Wq` grid, `κ = (img·Hq + a)·Wq + b`. Tap `(i, j)` reads phase
+//!   `((i·d_h) mod s_h, (j·d_w) mod s_w)` shifted by `((i·d_h) div s_h, (j·d_w) div s_w)`: the
+//!   **same flat row shifted by one offset**, so a tile row is one contiguous copy. Grid positions
+//!   outside `Ho × Wo` are computed and dropped (forward) or meet zeros (weight gradient): a few
+//!   percent for padded 3×3 layers on large maps.
+//! - **Patches** (small maps, where that grid wastes more than 20%: a 7×7 map padded to 9×9
+//!   holds 1.65× the positions): `κ = (img·Ho + a)·Wo + b` exactly, each tile row gathered by
+//!   index arithmetic from the input.
+
+use rayon::prelude::*;
+
+/// A 2-D convolution's geometry (groups = 1).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Geometry {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Top and left padding (bottom and right only bound `ho`, `wo`).
+    pub pad: [usize; 2],
+    /// The phase grid, `ceil((h + pads) / s_h) × ceil((w + pads) / s_w)`.
+    pub grid: [usize; 2],
+}
+
+impl Geometry {
+    /// The geometry of `x: [n, c_in, h, w]` with kernel `[kh, kw]`, or `None` if the
+    /// convolution is empty or the kernel does not fit the padded input.
+    pub fn new(
+        [n, c_in, h, w]: [usize; 4],
+        [kh, kw]: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+        [(pt, pb), (pl, pr)]: [(usize, usize); 2],
+    ) -> Option<Self> {
+        let (hp, wp) = (h + pt + pb, w + pl + pr);
+        let (eh, ew) = (
+            (kh.checked_sub(1)?) * dilation[0] + 1,
+            (kw.checked_sub(1)?) * dilation[1] + 1,
+        );
+        if n * c_in * h * w == 0 || hp < eh || wp < ew || stride.contains(&0) || dilation.contains(&0) {
+            return None;
+        }
+        Some(Self {
+            n,
+            c_in,
+            h,
+            w,
+            kh,
+            kw,
+            ho: (hp - eh) / stride[0] + 1,
+            wo: (wp - ew) / stride[1] + 1,
+            stride,
+            dilation,
+            pad: [pt, pl],
+            grid: [hp.div_ceil(stride[0]), wp.div_ceil(stride[1])],
+        })
+    }
+
+    /// Rows of the patch matrix: `c_in·kh·kw`.
+    pub fn rows(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+}
+
+/// Where tiles come from.
+pub(super) enum Source<'a> {
+    /// The phase-split input, `[s_h·s_w][c_in][row]`, and each tap's offset in it.
+    Phases {
+        data: Vec<f32>,
+        offsets: Vec<usize>,
+        row: usize,
+    },
+    /// The input itself, `[n, c_in, h, w]`.
+    Patches(&'a [f32]),
+}
+
+/// Which layout for `g`: `KILN_CONV_LAYOUT=phases|patches` forces one (the tests check both);
+/// otherwise patches where the phase grid holds over 20% more positions than the output, or
+/// where the phases would be the larger copy (a strided 1×1 layer reads a quarter of them).
+pub(super) fn choose<'a>(x: &'a [f32], g: &Geometry) -> Source<'a> {
+    if use_patches(g) {
+        Source::Patches(x)
+    } else {
+        phases(x, g)
+    }
+}
+
+/// Whether [`choose`] takes patches for `g`.
+pub(super) fn use_patches(g: &Geometry) -> bool {
+    let [hq, wq] = g.grid;
+    let waste = (hq * wq) as f64 / (g.ho * g.wo) as f64;
+    let phase_len = g.stride[0] * g.stride[1] * hq * wq;
+    let patch_len = g.kh * g.kw * g.ho * g.wo;
+    match std::env::var("KILN_CONV_LAYOUT").as_deref() {
+        Ok("phases") => false,
+        Ok("patches") => true,
+        _ => waste > 1.2 || patch_len < phase_len,
+    }
+}
+
+/// The length of a phase-split row (the `n` images' grids and the tail every tap's shift
+/// needs) and each tap's offset in the split.
+pub(super) fn phase_offsets(g: &Geometry) -> (usize, Vec<usize>) {
+    let ([sh, sw], [dh, dw], [hq, wq]) = (g.stride, g.dilation, g.grid);
+    let tail = ((g.kh - 1) * dh / sh) * wq + (g.kw - 1) * dw / sw;
+    let row = g.n * hq * wq + tail;
+    let mut offsets = Vec::with_capacity(g.kh * g.kw);
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let (ph, qh) = ((i * dh) % sh, (i * dh) / sh);
+            let (pw, qw) = ((j * dw) % sw, (j * dw) / sw);
+            offsets.push((ph * sw + pw) * g.c_in * row + qh * wq + qw);
+        }
+    }
+    (row, offsets)
+}
+
+/// The output (gradient) on the positions' grid: `[c_out][n·gh·gw]`, zeros outside `ho × wo`.
+pub(super) fn on_grid(dy: &[f32], [n, c_out, ho, wo]: [usize; 4], [gh, gw]: [usize; 2]) -> Vec<f32> {
+    let k = n * gh * gw;
+    let mut out = vec![0f32; c_out * k];
+    out.par_chunks_mut(k).enumerate().for_each(|(o, dst)| {
+        for img in 0..n {
+            let src = &dy[(img * c_out + o) * ho * wo..][..ho * wo];
+            for a in 0..ho {
+                dst[img * gh * gw + a * gw..][..wo].copy_from_slice(&src[a * wo..][..wo]);
+            }
+        }
+    });
+    out
+}
+
+/// Adds the patch-matrix tile rows of channels `c0..c0 + tile_rows / taps` (columns
+/// `k0..k0 + kl`, exact positions) back into the input they came from: the transpose of
+/// [`Source::gather`] for patches.
+///
+/// # Safety
+/// `dx` points to `n·c_in·h·w` floats, and no other thread writes these channels meanwhile.
+pub(super) unsafe fn scatter_patches(
+    dx: SendPtr,
+    g: &Geometry,
+    c0: usize,
+    tile: &[f32],
+    tile_rows: usize,
+    k0: usize,
+    kl: usize,
+    block: usize,
+) {
+    let ([sh, sw], [dh, dw], [pt, pl]) = (g.stride, g.dilation, g.pad);
+    let (hw, taps) = (g.ho * g.wo, g.kh * g.kw);
+    for r in 0..tile_rows {
+        let (ch, i, j) = (c0 + r / taps, (r / g.kw) % g.kh, r % g.kw);
+        let src = &tile[r * block..][..kl];
+        let mut kappa = k0;
+        while kappa < k0 + kl {
+            let (img, rem) = (kappa / hw, kappa % hw);
+            let (a, b0) = (rem / g.wo, rem % g.wo);
+            let seg = (g.wo - b0).min(k0 + kl - kappa);
+            let r_in = a * sh + i * dh;
+            if r_in >= pt && r_in - pt < g.h {
+                let base = ((img * g.c_in + ch) * g.h + r_in - pt) * g.w;
+                for (t, v) in src[kappa - k0..][..seg].iter().enumerate() {
+                    let col = (b0 + t) * sw + j * dw;
+                    if col >= pl && col - pl < g.w {
+                        // SAFETY: in bounds of `dx` (channel `ch`, row and column checked).
+                        unsafe { *dx.get().add(base + col - pl) += *v };
+                    }
+                }
+            }
+            kappa += seg;
+        }
+    }
+}
+
+/// The input gradient from the phase-split gradient: the inverse of the split (padding dropped).
+pub(super) fn unsplit(dph: &[f32], g: &Geometry, row: usize) -> Vec<f32> {
+    let ([sh, sw], [pt, pl], [hq, wq]) = (g.stride, g.pad, g.grid);
+    let (c, h, w) = (g.c_in, g.h, g.w);
+    let mut dx = vec![0f32; g.n * c * h * w];
+    dx.par_chunks_mut(h * w).enumerate().for_each(|(ic, plane)| {
+        let (img, ch) = (ic / c, ic % c);
+        for y in 0..h {
+            let (u, ph) = ((y + pt) / sh, (y + pt) % sh);
+            for x in 0..w {
+                let (v, pw) = ((x + pl) / sw, (x + pl) % sw);
+                plane[y * w + x] = dph[((ph * sw + pw) * c + ch) * row + img * hq * wq + u * wq + v];
+            }
+        }
+    });
+    dx
+}
+
+impl Source<'_> {
+    /// The positions' grid per image: `[Hq, Wq]` for phases, `[Ho, Wo]` for patches.
+    pub fn grid(&self, g: &Geometry) -> [usize; 2] {
+        match self {
+            Source::Phases { .. } => g.grid,
+            Source::Patches(_) => [g.ho, g.wo],
+        }
+    }
+
+    /// Columns `k0..k0 + kl` of the patch matrix into `tile` (`g.rows()` rows of `block ≥ kl`).
+    pub fn gather(&self, g: &Geometry, k0: usize, kl: usize, block: usize, tile: &mut [f32]) {
+        match self {
+            Source::Phases { data, offsets, row } => {
+                let taps = offsets.len();
+                for c in 0..g.c_in {
+                    for (t, &o) in offsets.iter().enumerate() {
+                        tile[(c * taps + t) * block..][..kl].copy_from_slice(&data[o + c * row + k0..][..kl]);
+                    }
+                }
+            }
+            Source::Patches(x) => patch_tile(x, g, k0, kl, block, tile),
+        }
+    }
+}
+
+/// The phase-split input: `[s_h·s_w][c_in][row]`, each row holding the `n` images' `Hq × Wq`
+/// phase grids then `tail` zeros (so that every tap's shifted row stays inside), and the offset
+/// of each tap `(i, j)`.
+fn phases<'a>(x: &[f32], g: &Geometry) -> Source<'a> {
+    let (&Geometry { n, c_in: c, h, w, .. }, [sh, sw], [pt, pl], [hq, wq]) = (g, g.stride, g.pad, g.grid);
+    let (row, offsets) = phase_offsets(g);
+    let mut data = vec![0f32; sh * sw * c * row];
+    data.par_chunks_mut(row).enumerate().for_each(|(pc, dst)| {
+        let (phase, ch) = (pc / c, pc % c);
+        let (ph, pw) = (phase / sw, phase % sw);
+        // Columns v with 0 <= v·sw + pw - pl < w.
+        let first = pl.saturating_sub(pw).div_ceil(sw);
+        for img in 0..n {
+            let src = &x[(img * c + ch) * h * w..][..h * w];
+            let dst = &mut dst[img * hq * wq..][..hq * wq];
+            for u in 0..hq {
+                let r = u * sh + ph;
+                if r < pt || r - pt >= h {
+                    continue;
+                }
+                let src_row = &src[(r - pt) * w..][..w];
+                for (v, d) in dst[u * wq..][..wq].iter_mut().enumerate().skip(first) {
+                    let col = v * sw + pw - pl;
+                    if col >= w {
+                        break;
+                    }
+                    *d = src_row[col];
+                }
+            }
+        }
+    });
+    Source::Phases { data, offsets, row }
+}
+
+/// Columns `k0..k0 + kl` of the exact patch matrix (`κ = (img·Ho + a)·Wo + b`), gathered from
+/// `x`, zeros in the padding.
+fn patch_tile(x: &[f32], g: &Geometry, k0: usize, kl: usize, block: usize, tile: &mut [f32]) {
+    let ([sh, sw], [dh, dw], [pt, pl]) = (g.stride, g.dilation, g.pad);
+    let (hw, taps) = (g.ho * g.wo, g.kh * g.kw);
+    for r in 0..g.rows() {
+        let (ch, i, j) = (r / taps, (r / g.kw) % g.kh, r % g.kw);
+        let dst = &mut tile[r * block..][..kl];
+        let mut kappa = k0;
+        while kappa < k0 + kl {
+            let (img, rem) = (kappa / hw, kappa % hw);
+            let (a, b0) = (rem / g.wo, rem % g.wo);
+            let seg = (g.wo - b0).min(k0 + kl - kappa);
+            let out = &mut dst[kappa - k0..][..seg];
+            let r_in = a * sh + i * dh;
+            if r_in < pt || r_in - pt >= g.h {
+                out.fill(0.0);
+            } else {
+                let src = &x[((img * g.c_in + ch) * g.h + r_in - pt) * g.w..][..g.w];
+                for (t, o) in out.iter_mut().enumerate() {
+                    let col = (b0 + t) * sw + j * dw;
+                    *o = if col < pl || col - pl >= g.w {
+                        0.0
+                    } else {
+                        src[col - pl]
+                    };
+                }
+            }
+            kappa += seg;
+        }
+    }
+}
+
+/// Tile width (a multiple of 16) keeping `rows` tile rows plus `extra` rows of the other operand
+/// within 512 KiB.
+pub(super) fn block_width(rows: usize, extra: usize) -> usize {
+    ((131_072 / (rows + extra)).clamp(64, 4096) / 16) * 16
+}
+
+/// A raw pointer that parallel blocks share, each writing its own disjoint part.
+#[derive(Clone, Copy)]
+pub(super) struct SendPtr(pub *mut f32);
+// SAFETY: users write disjoint ranges only (see each use).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    pub fn get(self) -> *mut f32 {
+        self.0
+    }
+}
