@@ -44,9 +44,6 @@ struct LayerTimes {
     /// Burn's own weight-gradient path (Kiln only).
     #[serde(default)]
     weight_grad_burn: f64,
-    /// Burn's own input-gradient path (Kiln only).
-    #[serde(default)]
-    input_grad_burn: f64,
     /// Burn's own forward (Kiln only).
     #[serde(default)]
     forward_burn: f64,
@@ -84,14 +81,6 @@ fn kiln_layers(layers: &[Conv], batch: usize, reps: usize, device: &burn::tensor
                         x.clone(),
                         w.clone(),
                         None,
-                        options.clone(),
-                    ));
-                }),
-                input_grad_burn: median_ms(reps, || {
-                    sync(ops::conv2d_input_grad_burn(
-                        x.clone(),
-                        w.clone(),
-                        dy.clone(),
                         options.clone(),
                     ));
                 }),
@@ -202,43 +191,41 @@ pub fn run(
         rounds.max(1)
     );
     println!(
-        "| layer (c_in→c_out, k, stride, input) | × | forward Kiln (Burn's path) / PyTorch | input grad Kiln (Burn's path) / PyTorch | weight grad Kiln (Burn's path) / PyTorch |"
+        "| layer (c_in→c_out, k, stride, input) | × | forward Kiln (Burn's path) / PyTorch | input grad Kiln (Burn's) / PyTorch | weight grad Kiln (Burn's path) / PyTorch |"
     );
     println!("|---|---|---|---|---|");
-    let mut totals = [0f64; 9];
+    let mut totals = [0f64; 8];
     for (i, &(ci, co, k, s, _, n, count)) in layers.iter().enumerate() {
         let kf = med(&kiln_rounds, i, |t| t.forward);
         let kx = med(&kiln_rounds, i, |t| t.input_grad);
         let kw = med(&kiln_rounds, i, |t| t.weight_grad);
         let kb = med(&kiln_rounds, i, |t| t.weight_grad_burn);
         let kfb = med(&kiln_rounds, i, |t| t.forward_burn);
-        let kxb = med(&kiln_rounds, i, |t| t.input_grad_burn);
         let tf = med(&torch_rounds, i, |t| t.forward);
         let tx = med(&torch_rounds, i, |t| t.input_grad);
         let tw = med(&torch_rounds, i, |t| t.weight_grad);
         // The stem's input gradient is never computed in training (the images need none).
-        let (kx, kxb, tx) = if i == 0 { (0.0, 0.0, 0.0) } else { (kx, kxb, tx) };
-        for (total, v) in totals.iter_mut().zip([kf, kx, kw, kb, tf, tx, tw, kfb, kxb]) {
+        let (kx, tx) = if i == 0 { (0.0, 0.0) } else { (kx, tx) };
+        for (total, v) in totals.iter_mut().zip([kf, kx, kw, kb, tf, tx, tw, kfb]) {
             *total += v * count as f64;
         }
         println!(
-            "| {ci}→{co}, {k}×{k}, s{s}, {n}² | {count} | {kf:.1} ({kfb:.1}) / {tf:.1} | {kx:.1} ({kxb:.1}) / {tx:.1} | {kw:.1} ({kb:.1}) / {tw:.1} |"
+            "| {ci}→{co}, {k}×{k}, s{s}, {n}² | {count} | {kf:.1} ({kfb:.1}) / {tf:.1} | {kx:.1} / {tx:.1} | {kw:.1} ({kb:.1}) / {tw:.1} |"
         );
     }
-    let [kf, kx, kw, kb, tf, tx, tw, kfb, kxb] = totals;
+    let [kf, kx, kw, kb, tf, tx, tw, kfb] = totals;
     println!(
-        "| **all convolutions** | | **{kf:.0} ({kfb:.0}) / {tf:.0}** | **{kx:.0} ({kxb:.0}) / {tx:.0}** | **{kw:.0} ({kb:.0}) / {tw:.0}** |"
+        "| **all convolutions** | | **{kf:.0} ({kfb:.0}) / {tf:.0}** | **{kx:.0} / {tx:.0}** | **{kw:.0} ({kb:.0}) / {tw:.0}** |"
     );
     println!(
-        "\nKiln / PyTorch speed: forward {:.2} (Burn's path {:.2}), input gradient {:.2} (Burn's path {:.2}), weight gradient {:.2} (Burn's path {:.2}); all three {:.2} (Burn's paths {:.2})",
+        "\nKiln / PyTorch speed: forward {:.2} (Burn's path {:.2}), input gradient {:.2}, weight gradient {:.2} (Burn's path {:.2}); all three {:.2} (Burn's paths {:.2})",
         tf / kf,
         tf / kfb,
         tx / kx,
-        tx / kxb,
         tw / kw,
         tw / kb,
         (tf + tx + tw) / (kf + kx + kw),
-        (tf + tx + tw) / (kfb + kxb + kb)
+        (tf + tx + tw) / (kfb + kx + kb)
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! The backend extension: [`ConvBackend`] adds a convolution whose autodiff backward takes its
-//! gradients from [`ConvBackend::kiln_conv2d_input_grad`] and
-//! [`ConvBackend::kiln_conv2d_weight_grad`], which `flex` overrides with Kiln's kernels and
-//! every other backend answers with Burn's own.
+//! The backend extension: [`ConvBackend`] adds a convolution (`flex`: Kiln's forward kernel)
+//! whose autodiff backward takes its weight gradient from
+//! [`ConvBackend::kiln_conv2d_weight_grad`], which `flex` overrides with Kiln's kernel and every
+//! other backend answers with Burn's own; the input gradient is Burn's.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -39,20 +39,6 @@ pub trait ConvBackend: Backend {
     ) -> FloatTensor<Self> {
         Self::conv2d_weight_backward(x, weight, output_grad, options)
     }
-
-    /// The gradient of the loss with respect to `x`, given the output gradient.
-    ///
-    /// # Shapes
-    /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `output_grad`:
-    /// `[n, c_out, h', w']` → `[n, c_in, h, w]`
-    fn kiln_conv2d_input_grad(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        output_grad: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        Self::conv2d_x_backward(x, weight, output_grad, options)
-    }
 }
 
 #[cfg(feature = "ndarray")]
@@ -88,21 +74,6 @@ impl ConvBackend for burn::backend::Flex {
             None => Self::conv2d_weight_backward(x, weight, output_grad, options),
         }
     }
-
-    fn kiln_conv2d_input_grad(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        output_grad: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        use burn::backend::TensorMetadata;
-        use burn::backend::ops::ModuleOps;
-        let s = x.shape();
-        match super::flex_input_grad::input_grad_f32(&weight, &output_grad, [s[0], s[1], s[2], s[3]], &options) {
-            Some(grad) => grad,
-            None => Self::conv2d_x_backward(x, weight, output_grad, options),
-        }
-    }
 }
 
 impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
@@ -120,7 +91,7 @@ impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
                 let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
                 let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
                 if let Some(node) = node_x {
-                    let dx = B::kiln_conv2d_input_grad(x.clone(), weight.clone(), grad.clone(), options.clone());
+                    let dx = B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone());
                     grads.register::<B>(node.id, dx);
                 }
                 if let Some(node) = node_weight {

@@ -2,8 +2,7 @@
 //! backend-extension mechanism ([`ConvBackend`]) with Burn's path as the fallback.
 //!
 //! Today the **2-D convolution** on the `flex` CPU backend: its forward pass
-//! ([`flex_conv_forward`]), input gradient ([`flex_input_grad`]) and weight gradient
-//! ([`flex_weight_grad`]). Burn computes the
+//! ([`flex_conv_forward`]) and weight gradient ([`flex_weight_grad`]). Burn computes the
 //! weight gradient as a convolution whose kernel is the whole output-gradient map (for a 3×3
 //! layer a gemm with N = 9 and a huge K, which gemm runs far below its peak), and the forward
 //! per image over NHWC im2col tiles; Kiln computes both as large gemms over every image at once,
@@ -19,8 +18,6 @@
 mod extension;
 #[cfg(feature = "flex")]
 pub mod flex_conv_forward;
-#[cfg(feature = "flex")]
-pub mod flex_input_grad;
 #[cfg(feature = "flex")]
 pub mod flex_weight_grad;
 #[cfg(feature = "flex")]
@@ -49,7 +46,7 @@ pub fn kiln_kernels_enabled() -> bool {
 }
 
 /// A 2-D convolution, as [`burn::tensor::module::conv2d`], computed on `flex` by Kiln's forward
-/// kernel and, on a `flex` autodiff device, differentiated with Kiln's gradient kernels.
+/// kernel and, on a `flex` autodiff device, differentiated with Kiln's weight-gradient kernel.
 ///
 /// # Shapes
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `bias`: `[c_out]` →
@@ -130,33 +127,13 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
 }
 
-/// The input gradient of `conv2d(x, weight)` given the output gradient, by Kiln's kernel where it
-/// applies and Burn's otherwise (no autodiff involved).
+/// The input gradient of `conv2d(x, weight)` given the output gradient: Burn's (a transposed
+/// convolution on `flex`), which Kiln's models use too; for benchmarks.
 ///
 /// # Shapes
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `output_grad`:
 /// `[n, c_out, h', w']` → `[n, c_in, h, w]`
 pub fn conv2d_input_grad(
-    x: Tensor<4>,
-    weight: Tensor<4>,
-    output_grad: Tensor<4>,
-    options: ConvOptions<2>,
-) -> Tensor<4> {
-    use burn::backend::Dispatch;
-    Tensor::from_dispatch(<Dispatch as ConvBackend>::kiln_conv2d_input_grad(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        output_grad.into_dispatch(),
-        options,
-    ))
-}
-
-/// The input gradient by Burn's own path (a transposed convolution on `flex`); for benchmarks
-/// and tests.
-///
-/// # Shapes
-/// as [`conv2d_input_grad`]
-pub fn conv2d_input_grad_burn(
     x: Tensor<4>,
     weight: Tensor<4>,
     output_grad: Tensor<4>,

@@ -113,7 +113,7 @@ pub(super) fn use_patches(g: &Geometry) -> bool {
 
 /// The length of a phase-split row (the `n` images' grids and the tail every tap's shift
 /// needs) and each tap's offset in the split.
-pub(super) fn phase_offsets(g: &Geometry) -> (usize, Vec<usize>) {
+fn phase_offsets(g: &Geometry) -> (usize, Vec<usize>) {
     let ([sh, sw], [dh, dw], [hq, wq]) = (g.stride, g.dilation, g.grid);
     let tail = ((g.kh - 1) * dh / sh) * wq + (g.kw - 1) * dw / sw;
     let row = g.n * hq * wq + tail;
@@ -141,66 +141,6 @@ pub(super) fn on_grid(dy: &[f32], [n, c_out, ho, wo]: [usize; 4], [gh, gw]: [usi
         }
     });
     out
-}
-
-/// Adds the patch-matrix tile rows of channels `c0..c0 + tile_rows / taps` (columns
-/// `k0..k0 + kl`, exact positions) back into the input they came from: the transpose of
-/// [`Source::gather`] for patches.
-///
-/// # Safety
-/// `dx` points to `n·c_in·h·w` floats, and no other thread writes these channels meanwhile.
-pub(super) unsafe fn scatter_patches(
-    dx: SendPtr,
-    g: &Geometry,
-    c0: usize,
-    tile: &[f32],
-    tile_rows: usize,
-    k0: usize,
-    kl: usize,
-    block: usize,
-) {
-    let ([sh, sw], [dh, dw], [pt, pl]) = (g.stride, g.dilation, g.pad);
-    let (hw, taps) = (g.ho * g.wo, g.kh * g.kw);
-    for r in 0..tile_rows {
-        let (ch, i, j) = (c0 + r / taps, (r / g.kw) % g.kh, r % g.kw);
-        let src = &tile[r * block..][..kl];
-        let mut kappa = k0;
-        while kappa < k0 + kl {
-            let (img, rem) = (kappa / hw, kappa % hw);
-            let (a, b0) = (rem / g.wo, rem % g.wo);
-            let seg = (g.wo - b0).min(k0 + kl - kappa);
-            let r_in = a * sh + i * dh;
-            if r_in >= pt && r_in - pt < g.h {
-                let base = ((img * g.c_in + ch) * g.h + r_in - pt) * g.w;
-                for (t, v) in src[kappa - k0..][..seg].iter().enumerate() {
-                    let col = (b0 + t) * sw + j * dw;
-                    if col >= pl && col - pl < g.w {
-                        // SAFETY: in bounds of `dx` (channel `ch`, row and column checked).
-                        unsafe { *dx.get().add(base + col - pl) += *v };
-                    }
-                }
-            }
-            kappa += seg;
-        }
-    }
-}
-
-/// The input gradient from the phase-split gradient: the inverse of the split (padding dropped).
-pub(super) fn unsplit(dph: &[f32], g: &Geometry, row: usize) -> Vec<f32> {
-    let ([sh, sw], [pt, pl], [hq, wq]) = (g.stride, g.pad, g.grid);
-    let (c, h, w) = (g.c_in, g.h, g.w);
-    let mut dx = vec![0f32; g.n * c * h * w];
-    dx.par_chunks_mut(h * w).enumerate().for_each(|(ic, plane)| {
-        let (img, ch) = (ic / c, ic % c);
-        for y in 0..h {
-            let (u, ph) = ((y + pt) / sh, (y + pt) % sh);
-            for x in 0..w {
-                let (v, pw) = ((x + pl) / sw, (x + pl) % sw);
-                plane[y * w + x] = dph[((ph * sw + pw) * c + ch) * row + img * hq * wq + u * wq + v];
-            }
-        }
-    });
-    dx
 }
 
 impl Source<'_> {
