@@ -38,13 +38,19 @@ pub fn requirements(name: &str) -> &'static str {
     match name {
         "flex" => "nothing (pure Rust)",
         "ndarray" => "nothing (pure Rust)",
-        "cpu" => "nothing to build; kernels are JIT-compiled by LLVM at run time (slow first steps)",
+        "cpu" => {
+            "network access at build time (cubecl-llvm's build script downloads an LLVM bundle); kernels are JIT-compiled by LLVM at run time (slow first steps)"
+        }
         "wgpu" => {
             "a Vulkan, Metal or DX12 driver at run time (Debian: mesa-vulkan-drivers gives a software Vulkan device)"
         }
         "vulkan" => "a Vulkan driver at run time (mesa-vulkan-drivers for software Vulkan)",
-        "cuda" => "nothing to build; an NVIDIA driver and CUDA's NVRTC at run time",
-        "rocm" => "ROCm / HIP at run time (Linux, AMD GPU)",
+        "cuda" => {
+            "network access at build time (cubecl-llvm's build script downloads an LLVM bundle; no CUDA toolkit); an NVIDIA driver and CUDA's NVRTC at run time"
+        }
+        "rocm" => {
+            "network access at build time (cubecl-llvm downloads an LLVM bundle); ROCm / HIP at run time (Linux, AMD GPU)"
+        }
         "metal" => "macOS (Metal); not usable on Linux",
         "tch" => {
             "LibTorch 2.9: scripts/tch/setup.sh makes a venv with torch==2.9.0 and sets LIBTORCH_USE_PYTORCH; a C++ compiler"

@@ -43,7 +43,7 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
     if g.kh == 1 && g.kw == 1 && options.stride == [1, 1] && options.padding == [(0, 0), (0, 0)] {
         return Some(pointwise(x, wt, &g, c_out));
     }
-    let source = choose(x, &g);
+    let source = choose(x, &g, c_out);
     let [gh, gw] = source.grid(&g);
     let grid = product(wt, &source, &g, c_out);
     let shape = Shape::new([n, c_out, ho, wo]);

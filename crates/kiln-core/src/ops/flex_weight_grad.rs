@@ -46,7 +46,7 @@ pub fn weight_grad_f32(
     }
     let x = contiguous(x);
     let dy = contiguous(dy);
-    let source = choose(x.storage::<f32>(), &g);
+    let source = choose(x.storage::<f32>(), &g, c_out);
     let grad = on_grid(dy.storage::<f32>(), [g.n, c_out, g.ho, g.wo], source.grid(&g));
     let out = product(&grad, &source, &g, c_out);
     Some(FlexTensor::new(

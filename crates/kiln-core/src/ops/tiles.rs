@@ -87,11 +87,12 @@ pub(super) enum Source<'a> {
     Patches(&'a [f32]),
 }
 
-/// Which layout for `g`: `KILN_CONV_LAYOUT=phases|patches` forces one (the tests check both);
-/// otherwise patches where the phase grid holds over 20% more positions than the output, or
-/// where the phases would be the larger copy (a strided 1×1 layer reads a quarter of them).
-pub(super) fn choose<'a>(x: &'a [f32], g: &Geometry) -> Source<'a> {
-    if use_patches(g) {
+/// Which layout for `g` with `c_out` output channels: `KILN_CONV_LAYOUT=phases|patches` forces
+/// one (the tests check both); otherwise patches where the phase grid holds over 20% more
+/// positions than the output and the layer is wide enough for that to matter, or where the
+/// phases would be the larger copy (a strided 1×1 layer reads a quarter of them).
+pub(super) fn choose<'a>(x: &'a [f32], g: &Geometry, c_out: usize) -> Source<'a> {
+    if use_patches(g, c_out) {
         Source::Patches(x)
     } else {
         phases(x, g)
@@ -99,7 +100,7 @@ pub(super) fn choose<'a>(x: &'a [f32], g: &Geometry) -> Source<'a> {
 }
 
 /// Whether [`choose`] takes patches for `g`.
-pub(super) fn use_patches(g: &Geometry) -> bool {
+pub(super) fn use_patches(g: &Geometry, c_out: usize) -> bool {
     let [hq, wq] = g.grid;
     let waste = (hq * wq) as f64 / (g.ho * g.wo) as f64;
     let phase_len = g.stride[0] * g.stride[1] * hq * wq;
@@ -107,7 +108,10 @@ pub(super) fn use_patches(g: &Geometry) -> bool {
     match std::env::var("KILN_CONV_LAYOUT").as_deref() {
         Ok("phases") => false,
         Ok("patches") => true,
-        _ => waste > 1.2 || patch_len < phase_len,
+        // The waste costs gemm work in proportion to `c_out`; gathering patches by index costs
+        // more per value than copying phase rows: with few output channels (LeNet-5's 6 and 16)
+        // the copies dominate and phases win even at 2× waste (measured, `bench --models lenet5`).
+        _ => (waste > 1.2 && c_out >= 64) || patch_len < phase_len,
     }
 }
 
@@ -209,28 +213,47 @@ fn patch_tile(x: &[f32], g: &Geometry, k0: usize, kl: usize, block: usize, tile:
     let (hw, taps) = (g.ho * g.wo, g.kh * g.kw);
     for r in 0..g.rows() {
         let (ch, i, j) = (r / taps, (r / g.kw) % g.kh, r % g.kw);
+        // Output columns b whose input column b·sw + j·dw - pl lies in 0..w.
+        let b_lo = pl.saturating_sub(j * dw).div_ceil(sw).min(g.wo);
+        let b_hi = (g.w + pl).saturating_sub(j * dw).div_ceil(sw).clamp(b_lo, g.wo);
         let dst = &mut tile[r * block..][..kl];
-        let mut kappa = k0;
-        while kappa < k0 + kl {
-            let (img, rem) = (kappa / hw, kappa % hw);
-            let (a, b0) = (rem / g.wo, rem % g.wo);
-            let seg = (g.wo - b0).min(k0 + kl - kappa);
-            let out = &mut dst[kappa - k0..][..seg];
+        let (mut img, rem) = (k0 / hw, k0 % hw);
+        let (mut a, mut b0) = (rem / g.wo, rem % g.wo);
+        let mut done = 0;
+        while done < kl {
+            let seg = (g.wo - b0).min(kl - done);
+            let out = &mut dst[done..][..seg];
             let r_in = a * sh + i * dh;
             if r_in < pt || r_in - pt >= g.h {
                 out.fill(0.0);
             } else {
                 let src = &x[((img * g.c_in + ch) * g.h + r_in - pt) * g.w..][..g.w];
-                for (t, o) in out.iter_mut().enumerate() {
-                    let col = (b0 + t) * sw + j * dw;
-                    *o = if col < pl || col - pl >= g.w {
-                        0.0
+                // Zeros left of b_lo and from b_hi on; values between.
+                let (lo, hi) = (b_lo.clamp(b0, b0 + seg), b_hi.clamp(b0, b0 + seg));
+                out[..lo - b0].fill(0.0);
+                out[hi - b0..].fill(0.0);
+                if hi > lo {
+                    let first = lo * sw + j * dw - pl;
+                    let vals = &mut out[lo - b0..hi - b0];
+                    if sw == 1 {
+                        vals.copy_from_slice(&src[first..][..hi - lo]);
                     } else {
-                        src[col - pl]
-                    };
+                        for (t, v) in vals.iter_mut().enumerate() {
+                            *v = src[first + t * sw];
+                        }
+                    }
                 }
             }
-            kappa += seg;
+            done += seg;
+            b0 += seg;
+            if b0 == g.wo {
+                b0 = 0;
+                a += 1;
+                if a == g.ho {
+                    a = 0;
+                    img += 1;
+                }
+            }
         }
     }
 }
