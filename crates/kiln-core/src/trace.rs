@@ -214,7 +214,7 @@ pub fn conv2d(name: &str, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 
 /// `bn.forward(x)`, traced (no multiply-accumulates counted, like torchvision's GFLOPS).
 pub fn batch_norm(name: &str, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let y = bn.forward(x);
+    let y = crate::ops::batch_norm(bn, x);
     if active() {
         push(
             name,

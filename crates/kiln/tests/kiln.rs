@@ -8,8 +8,6 @@ mod common;
 mod backends;
 #[path = "kiln/checkpoints.rs"]
 mod checkpoints;
-#[path = "kiln/conv_kernels.rs"]
-mod conv_kernels;
 #[path = "kiln/course.rs"]
 mod course;
 #[path = "kiln/data.rs"]
@@ -22,6 +20,8 @@ mod folders;
 mod hostile;
 #[path = "kiln/interrupted.rs"]
 mod interrupted;
+#[path = "kiln/kernels.rs"]
+mod kernels;
 #[path = "kiln/parity.rs"]
 mod parity;
 #[path = "kiln/photos.rs"]

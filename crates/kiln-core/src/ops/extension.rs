@@ -39,6 +39,39 @@ pub trait ConvBackend: Backend {
     ) -> FloatTensor<Self> {
         Self::conv2d_weight_backward(x, weight, output_grad, options)
     }
+
+    /// Batch normalisation with the batch's own statistics: `(output, mean, biased variance)`,
+    /// as Burn's `batch_norm_train`.
+    ///
+    /// # Shapes
+    /// `x`: `[n, c, ...]`, `gamma`, `beta`: `[c]` → (`[n, c, ...]`, `[c]`, `[c]`)
+    fn kiln_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let r = Self::batch_norm_train(x, gamma, beta, epsilon);
+        (r.output, r.mean, r.variance)
+    }
+
+    /// The gradients of [`kiln_batch_norm_train`](Self::kiln_batch_norm_train) with respect to
+    /// `x`, `gamma` and `beta`, given the output gradient and the statistics it returned.
+    ///
+    /// # Shapes
+    /// `x`, `output_grad`: `[n, c, ...]`; `gamma`, `mean`, `variance`: `[c]` → (`[n, c, ...]`,
+    /// `[c]`, `[c]`)
+    fn kiln_batch_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
+        (r.x_grad, r.gamma_grad, r.beta_grad)
+    }
 }
 
 #[cfg(feature = "ndarray")]
@@ -72,6 +105,46 @@ impl ConvBackend for burn::backend::Flex {
         ) {
             Some(grad) => grad,
             None => Self::conv2d_weight_backward(x, weight, output_grad, options),
+        }
+    }
+
+    fn kiln_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        use super::flex_batch_norm as bn;
+        let fused = bn::mean(&x).and_then(|mean| {
+            let var = bn::variance(&x, &mean)?;
+            let y = bn::normalize(&x, &gamma, &beta, &mean, &var, epsilon)?;
+            Some((y, mean, var))
+        });
+        match fused {
+            Some(out) => out,
+            None => {
+                use burn::backend::ops::ModuleOps;
+                let r = Self::batch_norm_train(x, gamma, beta, epsilon);
+                (r.output, r.mean, r.variance)
+            }
+        }
+    }
+
+    fn kiln_batch_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        match super::flex_batch_norm::backward(&x, &gamma, &mean, &variance, &output_grad, epsilon) {
+            Some(out) => out,
+            None => {
+                use burn::backend::ops::ModuleOps;
+                let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
+                (r.x_grad, r.gamma_grad, r.beta_grad)
+            }
         }
     }
 }
@@ -114,6 +187,70 @@ impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::kiln_conv2d(x.into_primitive(), weight.into_primitive(), options))
+            }
+        }
+    }
+
+    fn kiln_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        use burn::backend::AutodiffBackend;
+        let wrap = <Self as AutodiffBackend>::from_inner;
+
+        #[derive(Debug)]
+        struct KilnBatchNormBackward;
+
+        impl<B: ConvBackend> Backward<B, 3> for KilnBatchNormBackward {
+            // The input and gamma are checkpointed; the statistics come as the forward made them.
+            type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>, f64);
+
+            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let [node_x, node_gamma, node_beta] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
+                let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+                let gamma: FloatTensor<B> = checkpointer.retrieve_node_output(gamma_state);
+                let (dx, dgamma, dbeta) = B::kiln_batch_norm_backward(x, gamma, mean, variance, epsilon, grad);
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, dx);
+                }
+                if let Some(node) = node_gamma {
+                    grads.register::<B>(node.id, dgamma);
+                }
+                if let Some(node) = node_beta {
+                    grads.register::<B>(node.id, dbeta);
+                }
+            }
+        }
+
+        match KilnBatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let (y, mean, variance) = B::kiln_batch_norm_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                let y = prep.finish((x_state, gamma_state, mean.clone(), variance.clone(), epsilon), y);
+                (y, wrap(mean), wrap(variance))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, variance) = B::kiln_batch_norm_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                (prep.finish(y), wrap(mean), wrap(variance))
             }
         }
     }

@@ -17,6 +17,8 @@
 #[allow(deprecated)] // the extension is implemented for `ndarray`, which Burn deprecates
 mod extension;
 #[cfg(feature = "flex")]
+pub mod flex_batch_norm;
+#[cfg(feature = "flex")]
 pub mod flex_conv_forward;
 #[cfg(feature = "flex")]
 pub mod flex_weight_grad;
@@ -168,4 +170,44 @@ pub fn conv2d_weight_grad_burn(
         output_grad.into_dispatch(),
         options,
     ))
+}
+
+/// `bn.forward(x)`, with training-mode batch normalisation (an autodiff `flex` device, the layer
+/// not frozen) fused by Kiln ([`flex_batch_norm`]), running statistics updated as Burn's
+/// `BatchNorm` updates them (momentum, biased variance). Otherwise Burn's module.
+///
+/// # Shapes
+/// `[n, c, h, w]` → `[n, c, h, w]`
+pub fn batch_norm(bn: &burn::nn::BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    if !(device.is_autodiff()
+        && bn.training.is_enabled()
+        && uses_kiln_kernel(&x, &ConvOptions::new([1, 1], [0, 0], [1, 1], 1)))
+    {
+        return bn.forward(x);
+    }
+    use burn::backend::Dispatch;
+    let (y, mean, variance) = <Dispatch as ConvBackend>::kiln_batch_norm_train(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        bn.epsilon,
+    );
+    let (mean, variance): (Tensor<1>, Tensor<1>) = (Tensor::from_dispatch(mean), Tensor::from_dispatch(variance));
+    let m = bn.momentum;
+    let running_mean = bn.running_mean.value_sync().to_device(&device);
+    let running_var = bn.running_var.value_sync().to_device(&device);
+    bn.running_mean.update(
+        running_mean
+            .mul_scalar(1.0 - m)
+            .add(mean.detach().mul_scalar(m))
+            .detach(),
+    );
+    bn.running_var.update(
+        running_var
+            .mul_scalar(1.0 - m)
+            .add(variance.detach().mul_scalar(m))
+            .detach(),
+    );
+    Tensor::from_dispatch(y)
 }

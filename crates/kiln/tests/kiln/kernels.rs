@@ -1,5 +1,6 @@
-//! Kiln's convolution kernels (`kiln::core::ops`) agree with Burn's generic path, which stays the
-//! fallback: the forward and weight gradient over many geometries, in each of the
+//! Kiln's kernels (`kiln::core::ops`) agree with Burn's generic path, which stays the fallback:
+//! batch normalisation in training mode (output, gradients, running statistics), and for the
+//! convolution the forward and weight gradient over many geometries, in each of the
 //! kernels' layouts, and the whole autodiff backward (input, weight and bias gradients) of the
 //! convolution every Kiln model uses.
 
@@ -187,7 +188,7 @@ fn forward_layout_child() {
 fn both_forward_layouts_match_burn() {
     for layout in ["phases", "patches"] {
         super::common::run_child_test(
-            "conv_kernels::forward_layout_child",
+            "kernels::forward_layout_child",
             &[("KILN_CONV_LAYOUT", std::ffi::OsStr::new(layout))],
         );
     }
@@ -222,7 +223,7 @@ fn check_forward() {
 fn both_weight_gradient_layouts_match_burn() {
     for layout in ["phases", "patches"] {
         super::common::run_child_test(
-            "conv_kernels::weight_gradient_layout_child",
+            "kernels::weight_gradient_layout_child",
             &[("KILN_CONV_LAYOUT", std::ffi::OsStr::new(layout))],
         );
     }
@@ -265,6 +266,72 @@ fn autodiff_convolution_matches_burn() {
         ] {
             let err = rel_err(&got, &expected);
             assert!(err < 1e-5, "case {i}: {what} relative error {err}");
+        }
+    }
+}
+
+/// Kiln's fused training-mode batch normalisation (`ops::batch_norm`) gives Burn's `BatchNorm`
+/// output, input / gamma / beta gradients and running statistics, contiguous input or not.
+#[test]
+fn batch_norm_matches_burn() {
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+    let ad = super::common::device().autodiff();
+    for (i, shape) in [[4, 3, 5, 6], [2, 8, 7, 7], [16, 64, 2, 2], [3, 5, 1, 1]]
+        .into_iter()
+        .enumerate()
+    {
+        let c = shape[1];
+        let seed = 100 + 10 * i as u64;
+        let make = || {
+            let mut bn = BatchNormConfig::new(c).init(&ad);
+            bn.gamma = Param::from_tensor(Tensor::from_data(TensorData::new(values(c, seed), [c]), &ad));
+            bn.beta = Param::from_tensor(Tensor::from_data(TensorData::new(values(c, seed + 1), [c]), &ad));
+            bn
+        };
+        for transposed in [false, true] {
+            let run = |kiln_path: bool| {
+                let bn = make();
+                let x = if transposed {
+                    tensor([shape[0], c, shape[3], shape[2]], seed + 2, &ad).swap_dims(2, 3)
+                } else {
+                    tensor(shape, seed + 2, &ad)
+                };
+                let x = (x * 3.0 + 0.5).detach().require_grad();
+                let y = if kiln_path {
+                    ops::batch_norm(&bn, x.clone())
+                } else {
+                    bn.forward(x.clone())
+                };
+                let weights = tensor(y.dims(), seed + 3, &ad);
+                let out = vec(y.clone());
+                let grads = (y * weights).sum().backward();
+                let one = |t: Tensor<1>| t.to_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+                (
+                    out,
+                    vec(x.grad(&grads).unwrap()),
+                    one(bn.gamma.grad(&grads).unwrap()),
+                    one(bn.beta.grad(&grads).unwrap()),
+                    one(bn.running_mean.value()),
+                    one(bn.running_var.value()),
+                )
+            };
+            let kiln = run(true);
+            let burn = run(false);
+            for (what, got, expected) in [
+                ("output", &kiln.0, &burn.0),
+                ("input gradient", &kiln.1, &burn.1),
+                ("gamma gradient", &kiln.2, &burn.2),
+                ("beta gradient", &kiln.3, &burn.3),
+                ("running mean", &kiln.4, &burn.4),
+                ("running variance", &kiln.5, &burn.5),
+            ] {
+                let err = rel_err(got, expected);
+                assert!(
+                    err < 1e-4,
+                    "{shape:?} (transposed: {transposed}): {what} relative error {err}"
+                );
+            }
         }
     }
 }
