@@ -230,7 +230,7 @@ pub fn batch_norm(name: &str, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 
 /// `pool.forward(x)`, traced.
 pub fn max_pool2d(name: &str, pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
-    let y = pool.forward(x);
+    let y = crate::ops::max_pool2d(pool, x);
     if active() {
         let k = pool.kernel_size;
         push(

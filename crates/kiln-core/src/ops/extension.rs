@@ -51,8 +51,7 @@ pub trait ConvBackend: Backend {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let r = Self::batch_norm_train(x, gamma, beta, epsilon);
-        (r.output, r.mean, r.variance)
+        burn_batch_norm_train::<Self>(x, gamma, beta, epsilon)
     }
 
     /// The gradients of [`kiln_batch_norm_train`](Self::kiln_batch_norm_train) with respect to
@@ -69,9 +68,79 @@ pub trait ConvBackend: Backend {
         epsilon: f64,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
-        (r.x_grad, r.gamma_grad, r.beta_grad)
+        burn_batch_norm_backward::<Self>(x, gamma, mean, variance, epsilon, output_grad)
     }
+
+    /// 2-D max pooling (no dilation, floor mode, `padding` on both sides).
+    ///
+    /// # Shapes
+    /// `[n, c, h, w]` → `[n, c, h', w']`
+    fn kiln_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        Self::max_pool2d(x, kernel, stride, padding, [1, 1], false)
+    }
+
+    /// The input gradient of [`kiln_max_pool2d`](Self::kiln_max_pool2d).
+    ///
+    /// # Shapes
+    /// `x`: `[n, c, h, w]`, `output_grad`: `[n, c, h', w']` → `[n, c, h, w]`
+    fn kiln_max_pool2d_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        burn_max_pool2d_backward::<Self>(x, output_grad, kernel, stride, padding)
+    }
+}
+
+/// Burn's `batch_norm_train`, as a tuple.
+fn burn_batch_norm_train<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    epsilon: f64,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let r = B::batch_norm_train(x, gamma, beta, epsilon);
+    (r.output, r.mean, r.variance)
+}
+
+/// Burn's `batch_norm_train_backward`, as a tuple.
+fn burn_batch_norm_backward<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    variance: FloatTensor<B>,
+    epsilon: f64,
+    output_grad: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let r = B::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
+    (r.x_grad, r.gamma_grad, r.beta_grad)
+}
+
+/// Burn's max-pooling input gradient (through the indices its forward returns).
+fn burn_max_pool2d_backward<B: Backend>(
+    x: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> FloatTensor<B> {
+    let r = B::max_pool2d_with_indices(
+        x.clone(),
+        kernel,
+        stride,
+        padding,
+        [1, 1],
+        false,
+        burn::tensor::IntDType::I64,
+    );
+    B::max_pool2d_with_indices_backward(x, kernel, stride, padding, [1, 1], false, output_grad, r.indices).x_grad
 }
 
 #[cfg(feature = "ndarray")]
@@ -120,14 +189,7 @@ impl ConvBackend for burn::backend::Flex {
             let y = bn::normalize(&x, &gamma, &beta, &mean, &var, epsilon)?;
             Some((y, mean, var))
         });
-        match fused {
-            Some(out) => out,
-            None => {
-                use burn::backend::ops::ModuleOps;
-                let r = Self::batch_norm_train(x, gamma, beta, epsilon);
-                (r.output, r.mean, r.variance)
-            }
-        }
+        fused.unwrap_or_else(|| burn_batch_norm_train::<Self>(x, gamma, beta, epsilon))
     }
 
     fn kiln_batch_norm_backward(
@@ -138,14 +200,32 @@ impl ConvBackend for burn::backend::Flex {
         epsilon: f64,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        match super::flex_batch_norm::backward(&x, &gamma, &mean, &variance, &output_grad, epsilon) {
-            Some(out) => out,
-            None => {
-                use burn::backend::ops::ModuleOps;
-                let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
-                (r.x_grad, r.gamma_grad, r.beta_grad)
-            }
+        super::flex_batch_norm::backward(&x, &gamma, &mean, &variance, &output_grad, epsilon)
+            .unwrap_or_else(|| burn_batch_norm_backward::<Self>(x, gamma, mean, variance, epsilon, output_grad))
+    }
+
+    fn kiln_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        use burn::backend::ops::ModuleOps;
+        match super::flex_max_pool::forward_f32(&x, kernel, stride, padding) {
+            Some(y) => y,
+            None => Self::max_pool2d(x, kernel, stride, padding, [1, 1], false),
         }
+    }
+
+    fn kiln_max_pool2d_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        super::flex_max_pool::backward_f32(&x, &output_grad, kernel, stride, padding)
+            .unwrap_or_else(|| burn_max_pool2d_backward::<Self>(x, output_grad, kernel, stride, padding))
     }
 }
 
@@ -252,6 +332,39 @@ impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
                 );
                 (prep.finish(y), wrap(mean), wrap(variance))
             }
+        }
+    }
+
+    fn kiln_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct KilnMaxPoolBackward;
+
+        impl<B: ConvBackend> Backward<B, 1> for KilnMaxPoolBackward {
+            type State = (NodeId, [usize; 2], [usize; 2], [usize; 2]);
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let [node_x] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x_state, kernel, stride, padding) = ops.state;
+                let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, B::kiln_max_pool2d_backward(x, grad, kernel, stride, padding));
+                }
+            }
+        }
+
+        match KilnMaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let y = B::kiln_max_pool2d(x.into_primitive(), kernel, stride, padding);
+                prep.finish((x_state, kernel, stride, padding), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::kiln_max_pool2d(x.into_primitive(), kernel, stride, padding)),
         }
     }
 }

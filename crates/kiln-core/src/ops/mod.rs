@@ -1,8 +1,9 @@
 //! Kiln's own kernels for ops where Burn's generic path is slow, registered through Burn 0.22's
 //! backend-extension mechanism ([`ConvBackend`]) with Burn's path as the fallback.
 //!
-//! Today the **2-D convolution** on the `flex` CPU backend: its forward pass
-//! ([`flex_conv_forward`]) and weight gradient ([`flex_weight_grad`]). Burn computes the
+//! On the `flex` CPU backend: the **2-D convolution**'s forward pass ([`flex_conv_forward`]) and
+//! weight gradient ([`flex_weight_grad`]), training-mode **batch norm** ([`flex_batch_norm`]) and
+//! **max pooling** ([`flex_max_pool`]). Burn computes the
 //! weight gradient as a convolution whose kernel is the whole output-gradient map (for a 3×3
 //! layer a gemm with N = 9 and a huge K, which gemm runs far below its peak), and the forward
 //! per image over NHWC im2col tiles; Kiln computes both as large gemms over every image at once,
@@ -20,6 +21,8 @@ mod extension;
 pub mod flex_batch_norm;
 #[cfg(feature = "flex")]
 pub mod flex_conv_forward;
+#[cfg(feature = "flex")]
+pub mod flex_max_pool;
 #[cfg(feature = "flex")]
 pub mod flex_weight_grad;
 #[cfg(feature = "flex")]
@@ -210,4 +213,29 @@ pub fn batch_norm(bn: &burn::nn::BatchNorm, x: Tensor<4>) -> Tensor<4> {
             .detach(),
     );
     Tensor::from_dispatch(y)
+}
+
+/// `pool.forward(x)`, on `flex` by Kiln's kernel ([`flex_max_pool`]) where it applies (no
+/// dilation, floor mode, symmetric explicit padding); otherwise Burn's module.
+///
+/// # Shapes
+/// `[n, c, h, w]` → `[n, c, h', w']`
+pub fn max_pool2d(pool: &burn::nn::pool::MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    use burn::nn::PaddingConfig2d;
+    let padding = match &pool.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [*top, *left],
+        _ => return pool.forward(x),
+    };
+    if pool.dilation != [1, 1] || pool.ceil_mode || !uses_kiln_kernel(&x, &ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
+    {
+        return pool.forward(x);
+    }
+    use burn::backend::Dispatch;
+    Tensor::from_dispatch(<Dispatch as ConvBackend>::kiln_max_pool2d(
+        x.into_dispatch(),
+        pool.kernel_size,
+        pool.stride,
+        padding,
+    ))
 }

@@ -335,3 +335,55 @@ fn batch_norm_matches_burn() {
         }
     }
 }
+
+/// Kiln's max pooling (`ops::max_pool2d`) gives Burn's `MaxPool2d` output and input gradient,
+/// ties included (values rounded to quarters, so windows share maxima), contiguous or not.
+#[test]
+fn max_pool_matches_burn() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::pool::MaxPool2dConfig;
+    let ad = super::common::device().autodiff();
+    let configs = [
+        ([2, 2], [2, 2], 0),
+        ([3, 3], [2, 2], 1),
+        ([3, 3], [1, 1], 1),
+        ([2, 3], [1, 2], 0),
+        ([5, 5], [3, 3], 2),
+    ];
+    for (i, (kernel, stride, pad)) in configs.into_iter().enumerate() {
+        let pool = MaxPool2dConfig::new(kernel)
+            .with_strides(stride)
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .init();
+        for transposed in [false, true] {
+            let shape = [3, 4, 11, 9];
+            let seed = 200 + 10 * i as u64;
+            let run = |kiln_path: bool| {
+                let raw = if transposed {
+                    tensor([shape[0], shape[1], shape[3], shape[2]], seed, &ad).swap_dims(2, 3)
+                } else {
+                    tensor(shape, seed, &ad)
+                };
+                let x = (raw * 4.0).round().div_scalar(4.0).detach().require_grad();
+                let y = if kiln_path {
+                    ops::max_pool2d(&pool, x.clone())
+                } else {
+                    pool.forward(x.clone())
+                };
+                let weights = tensor(y.dims(), seed + 1, &ad);
+                let out = vec(y.clone());
+                let grads = (y * weights).sum().backward();
+                (out, vec(x.grad(&grads).unwrap()))
+            };
+            let (y_k, dx_k) = run(true);
+            let (y_b, dx_b) = run(false);
+            assert_eq!(y_k, y_b, "config {i} (transposed: {transposed}): outputs differ");
+            // Overlapping windows add into one input in either order: equal up to rounding.
+            let err = rel_err(&dx_k, &dx_b);
+            assert!(
+                err < 1e-6,
+                "config {i} (transposed: {transposed}): input gradient relative error {err}"
+            );
+        }
+    }
+}
