@@ -1,7 +1,7 @@
-//! The backend extension: [`ConvBackend`] adds a convolution (`flex`: Kiln's forward kernel)
-//! whose autodiff backward takes its weight gradient from
-//! [`ConvBackend::kiln_conv2d_weight_grad`], which `flex` overrides with Kiln's kernel and every
-//! other backend answers with Burn's own; the input gradient is Burn's.
+//! The backend extension: [`KilnBackend`] adds Kiln's ops — a convolution whose autodiff backward
+//! takes its weight gradient from [`KilnBackend::kiln_conv2d_weight_grad`] (the input gradient
+//! is Burn's), training-mode batch norm and max pooling, each with its own autodiff backward.
+//! `flex` overrides them with Kiln's kernels; every other backend answers with Burn's own ops.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -12,12 +12,13 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, backend_extension};
 use burn::tensor::ops::ConvOptions;
 
-/// A 2-D convolution (no bias) with a replaceable weight gradient.
+/// Kiln's replaceable ops: a 2-D convolution (no bias) and its weight gradient, training-mode
+/// batch norm and its backward, max pooling and its backward.
 ///
-/// Implemented for `flex` (Kiln's weight-gradient kernel), `ndarray` (Burn's), and `Autodiff`
-/// over either (the backward pass that calls the weight-gradient op).
+/// Implemented for `flex` (Kiln's kernels), `ndarray` (Burn's ops), and `Autodiff` over either
+/// (the backward passes that call the gradient ops).
 #[backend_extension(Autodiff, Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"))]
-pub trait ConvBackend: Backend {
+pub trait KilnBackend: Backend {
     /// The convolution: Burn's forward.
     ///
     /// # Shapes
@@ -145,10 +146,10 @@ fn burn_max_pool2d_backward<B: Backend>(
 
 #[cfg(feature = "ndarray")]
 #[allow(deprecated)]
-impl ConvBackend for burn::backend::NdArray {}
+impl KilnBackend for burn::backend::NdArray {}
 
 #[cfg(feature = "flex")]
-impl ConvBackend for burn::backend::Flex {
+impl KilnBackend for burn::backend::Flex {
     fn kiln_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
         use burn::backend::ops::ModuleOps;
         match super::flex_conv_forward::conv2d_f32(&x, &weight, &options) {
@@ -229,12 +230,12 @@ impl ConvBackend for burn::backend::Flex {
     }
 }
 
-impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
+impl<B: KilnBackend, C: CheckpointStrategy> KilnBackend for Autodiff<B, C> {
     fn kiln_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct KilnConv2dBackward;
 
-        impl<B: ConvBackend> Backward<B, 2> for KilnConv2dBackward {
+        impl<B: KilnBackend> Backward<B, 2> for KilnConv2dBackward {
             type State = (NodeId, NodeId, ConvOptions<2>);
 
             fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
@@ -283,7 +284,7 @@ impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
         #[derive(Debug)]
         struct KilnBatchNormBackward;
 
-        impl<B: ConvBackend> Backward<B, 3> for KilnBatchNormBackward {
+        impl<B: KilnBackend> Backward<B, 3> for KilnBatchNormBackward {
             // The input and gamma are checkpointed; the statistics come as the forward made them.
             type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>, f64);
 
@@ -344,7 +345,7 @@ impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
         #[derive(Debug)]
         struct KilnMaxPoolBackward;
 
-        impl<B: ConvBackend> Backward<B, 1> for KilnMaxPoolBackward {
+        impl<B: KilnBackend> Backward<B, 1> for KilnMaxPoolBackward {
             type State = (NodeId, [usize; 2], [usize; 2], [usize; 2]);
 
             fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {

@@ -1,19 +1,19 @@
 //! Kiln's own kernels for ops where Burn's generic path is slow, registered through Burn 0.22's
-//! backend-extension mechanism ([`ConvBackend`]) with Burn's path as the fallback.
+//! backend-extension mechanism ([`KilnBackend`]) with Burn's path as the fallback.
 //!
 //! On the `flex` CPU backend: the **2-D convolution**'s forward pass ([`flex_conv_forward`]) and
 //! weight gradient ([`flex_weight_grad`]), training-mode **batch norm** ([`flex_batch_norm`]) and
-//! **max pooling** ([`flex_max_pool`]). Burn computes the
-//! weight gradient as a convolution whose kernel is the whole output-gradient map (for a 3×3
+//! **max pooling** ([`flex_max_pool`]). Burn computes the weight gradient as a convolution whose kernel is the whole output-gradient map (for a 3×3
 //! layer a gemm with N = 9 and a huge K, which gemm runs far below its peak), and the forward
 //! per image over NHWC im2col tiles; Kiln computes both as large gemms over every image at once,
 //! over L2-sized tiles of the patch matrix, gathered from a phase-split copy of the input (large
 //! maps) or from the input itself (small maps) (`ops/tiles.rs`).
-//! The input gradient stays Burn's transposed convolution (measured: running stride-1 input
-//! gradients as convolutions with the flipped kernel on the forward kernel was no faster). Every
-//! other backend, and every case the kernels do not cover (grouped convolutions, non-f32
-//! dtypes), takes Burn's path; `KILN_CONV_KERNELS=burn` forces it. `tests/kiln/conv_kernels.rs`
-//! checks that both agree.
+//! The convolution's input gradient stays Burn's transposed convolution: two Kiln kernels for it
+//! (stride-1 layers as a convolution with the flipped kernel; the forward's transpose on the same
+//! tiles) were no faster (`cargo xtask bench --convs`, see git history and docs/performance.md).
+//! Every other backend, and every case the kernels do not cover (grouped convolutions, dilated or
+//! ceil-mode pooling, non-f32 dtypes), takes Burn's path; `KILN_CONV_KERNELS=burn` forces it
+//! everywhere. `crates/kiln/tests/kiln/kernels.rs` checks that both agree.
 
 #[allow(deprecated)] // the extension is implemented for `ndarray`, which Burn deprecates
 mod extension;
@@ -28,7 +28,7 @@ pub mod flex_weight_grad;
 #[cfg(feature = "flex")]
 mod tiles;
 
-pub use extension::ConvBackend;
+pub use extension::KilnBackend;
 
 use burn::tensor::Tensor;
 use burn::tensor::module::conv2d as burn_conv2d;
@@ -74,7 +74,7 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options:
 /// directly to compare against Burn's.
 pub fn conv2d_kiln(x: Tensor<4>, weight: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
     use burn::backend::Dispatch;
-    Tensor::from_dispatch(<Dispatch as ConvBackend>::kiln_conv2d(
+    Tensor::from_dispatch(<Dispatch as KilnBackend>::kiln_conv2d(
         x.into_dispatch(),
         weight.into_dispatch(),
         options,
@@ -94,7 +94,7 @@ pub fn conv2d_weight_grad(
     options: ConvOptions<2>,
 ) -> Tensor<4> {
     use burn::backend::Dispatch;
-    Tensor::from_dispatch(<Dispatch as ConvBackend>::kiln_conv2d_weight_grad(
+    Tensor::from_dispatch(<Dispatch as KilnBackend>::kiln_conv2d_weight_grad(
         x.into_dispatch(),
         weight.into_dispatch(),
         output_grad.into_dispatch(),
@@ -190,7 +190,7 @@ pub fn batch_norm(bn: &burn::nn::BatchNorm, x: Tensor<4>) -> Tensor<4> {
         return bn.forward(x);
     }
     use burn::backend::Dispatch;
-    let (y, mean, variance) = <Dispatch as ConvBackend>::kiln_batch_norm_train(
+    let (y, mean, variance) = <Dispatch as KilnBackend>::kiln_batch_norm_train(
         x.into_dispatch(),
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
@@ -232,7 +232,7 @@ pub fn max_pool2d(pool: &burn::nn::pool::MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         return pool.forward(x);
     }
     use burn::backend::Dispatch;
-    Tensor::from_dispatch(<Dispatch as ConvBackend>::kiln_max_pool2d(
+    Tensor::from_dispatch(<Dispatch as KilnBackend>::kiln_max_pool2d(
         x.into_dispatch(),
         pool.kernel_size,
         pool.stride,
