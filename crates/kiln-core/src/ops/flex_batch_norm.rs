@@ -6,7 +6,7 @@
 //! Every function takes `x` as `[n, c, ...]` (any contiguous layout is made so) and returns
 //! `None` for anything but f32, where the caller takes Burn's path.
 
-use super::flex_weight_grad::contiguous;
+use super::tiles::contiguous;
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;

@@ -7,8 +7,7 @@
 //! Burn's flex path converts the input to NHWC and builds im2col tiles per image; batching every
 //! image into one product is what lets gemm reach its peak on small maps.
 
-use super::flex_weight_grad::contiguous;
-use super::tiles::{Geometry, SendPtr, Source, block_width, choose};
+use super::tiles::{Geometry, SendPtr, Source, block_width, choose, contiguous};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bytes, DType, Shape};

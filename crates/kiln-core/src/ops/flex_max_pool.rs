@@ -6,7 +6,7 @@
 //! equal Burn's. Burn's flex path is a generic 3-D loop that recomputes the valid window range
 //! (with integer divisions) for every output value.
 
-use super::flex_weight_grad::contiguous;
+use super::tiles::contiguous;
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;

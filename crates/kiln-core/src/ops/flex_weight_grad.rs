@@ -8,7 +8,7 @@
 //! Burn's generic path instead runs a convolution whose kernel is the whole output-gradient map:
 //! a gemm with `N = kh·kw` (9 for a 3×3 layer) and a huge K, which gemm runs far below its peak.
 
-use super::tiles::{Geometry, Source, block_width, choose, on_grid};
+use super::tiles::{Geometry, Source, block_width, choose, contiguous, on_grid};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bytes, DType, Shape};
@@ -123,13 +123,4 @@ fn product(grad: &[f32], source: &Source, g: &Geometry, m: usize) -> Vec<f32> {
         }
     });
     out
-}
-
-/// A contiguous tensor with no start offset (a view is copied).
-pub(super) fn contiguous(t: &FlexTensor) -> FlexTensor {
-    if t.is_contiguous() && t.layout().start_offset() == 0 {
-        t.clone()
-    } else {
-        t.to_contiguous()
-    }
 }

@@ -57,7 +57,7 @@ pub fn kiln_kernels_enabled() -> bool {
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `bias`: `[c_out]` →
 /// `[n, c_out, h', w']`
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
-    if !uses_kiln_kernel(&x, &options) {
+    if !uses_kiln_kernel(&x) {
         return burn_conv2d(x, weight, bias, options);
     }
     let y = conv2d_kiln(x, weight, options);
@@ -103,7 +103,7 @@ pub fn conv2d_weight_grad(
 }
 
 /// Kiln's kernels run on `flex` (training and inference); other backends call Burn directly.
-fn uses_kiln_kernel(x: &Tensor<4>, _options: &ConvOptions<2>) -> bool {
+fn uses_kiln_kernel(x: &Tensor<4>) -> bool {
     #[cfg(feature = "flex")]
     {
         let device = x.device();
@@ -183,10 +183,7 @@ pub fn conv2d_weight_grad_burn(
 /// `[n, c, h, w]` → `[n, c, h, w]`
 pub fn batch_norm(bn: &burn::nn::BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    if !(device.is_autodiff()
-        && bn.training.is_enabled()
-        && uses_kiln_kernel(&x, &ConvOptions::new([1, 1], [0, 0], [1, 1], 1)))
-    {
+    if !(device.is_autodiff() && bn.training.is_enabled() && uses_kiln_kernel(&x)) {
         return bn.forward(x);
     }
     use burn::backend::Dispatch;
@@ -227,8 +224,7 @@ pub fn max_pool2d(pool: &burn::nn::pool::MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [*top, *left],
         _ => return pool.forward(x),
     };
-    if pool.dilation != [1, 1] || pool.ceil_mode || !uses_kiln_kernel(&x, &ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
-    {
+    if pool.dilation != [1, 1] || pool.ceil_mode || !uses_kiln_kernel(&x) {
         return pool.forward(x);
     }
     use burn::backend::Dispatch;

@@ -14,6 +14,7 @@
 //!   holds 1.65× the positions): `κ = (img·Ho + a)·Wo + b` exactly, each tile row gathered by
 //!   index arithmetic from the input.
 
+use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 /// A 2-D convolution's geometry (groups = 1).
@@ -273,5 +274,14 @@ unsafe impl Sync for SendPtr {}
 impl SendPtr {
     pub fn get(self) -> *mut f32 {
         self.0
+    }
+}
+
+/// A contiguous tensor with no start offset (a view is copied).
+pub(super) fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.is_contiguous() && t.layout().start_offset() == 0 {
+        t.clone()
+    } else {
+        t.to_contiguous()
     }
 }
