@@ -15,6 +15,15 @@ pub const LEAKY_RELU_SLOPE: f64 = 0.01;
 /// | `tanh` | 2 / (1 + e^-2x) - 1 | zero-centred, still saturates |
 /// | `relu` | max(0, x) | fast, no vanishing gradient for x > 0, can die |
 /// | `leaky-relu` | max(a x, x), a = 0.01 | does not die |
+///
+/// and those of the mobile families (MobileNet, EfficientNet), not in the course's comparison:
+///
+/// | name | formula |
+/// |---|---|
+/// | `relu6` | min(max(0, x), 6) |
+/// | `hard-sigmoid` | min(max(0, x/6 + 1/2), 1) (PyTorch's slope 1/6, not Burn's default 0.2) |
+/// | `hard-swish` | x · hard-sigmoid(x) |
+/// | `silu` | x · sigmoid(x) (swish) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
@@ -27,11 +36,22 @@ pub enum Activation {
     Sigmoid,
     /// tanh(x)
     Tanh,
+    /// min(max(0, x), 6): MobileNet V2.
+    Relu6,
+    /// min(max(0, x/6 + 1/2), 1): the gate of MobileNet V3's squeeze-and-excitation.
+    HardSigmoid,
+    /// x · hard-sigmoid(x): MobileNet V3.
+    HardSwish,
+    /// x · sigmoid(x): EfficientNet.
+    Silu,
 }
 
 impl Activation {
     /// Every activation, in the order the course presents them.
     pub const ALL: [Activation; 4] = [Self::Sigmoid, Self::Tanh, Self::Relu, Self::LeakyRelu];
+
+    /// The activations of the mobile families.
+    pub const MOBILE: [Activation; 4] = [Self::Relu6, Self::HardSigmoid, Self::HardSwish, Self::Silu];
 
     /// Applies the activation element-wise; any shape.
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
@@ -40,6 +60,10 @@ impl Activation {
             Self::LeakyRelu => activation::leaky_relu(x, LEAKY_RELU_SLOPE),
             Self::Sigmoid => activation::sigmoid(x),
             Self::Tanh => activation::tanh(x),
+            Self::Relu6 => activation::relu6(x),
+            Self::HardSigmoid => hard_sigmoid(x),
+            Self::HardSwish => x.clone() * hard_sigmoid(x),
+            Self::Silu => activation::silu(x),
         }
     }
 
@@ -50,6 +74,10 @@ impl Activation {
             Self::LeakyRelu => "leaky-relu",
             Self::Sigmoid => "sigmoid",
             Self::Tanh => "tanh",
+            Self::Relu6 => "relu6",
+            Self::HardSigmoid => "hard-sigmoid",
+            Self::HardSwish => "hard-swish",
+            Self::Silu => "silu",
         }
     }
 
@@ -62,6 +90,9 @@ impl Activation {
             Self::Tanh => 5.0 / 3.0,
             Self::Relu => 2f64.sqrt(),
             Self::LeakyRelu => (2.0 / (1.0 + LEAKY_RELU_SLOPE * LEAKY_RELU_SLOPE)).sqrt(),
+            // PyTorch has no gain for these; like ReLU they pass about half of a centred input.
+            Self::Relu6 | Self::HardSwish | Self::Silu => 2f64.sqrt(),
+            Self::HardSigmoid => 1.0,
         }
     }
 }
@@ -78,12 +109,19 @@ impl FromStr for Activation {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
-            .find(|a| a.name() == s || (s == "leaky_relu" && *a == Self::LeakyRelu))
+            .chain(Self::MOBILE)
+            .find(|a| a.name() == s || a.name().replace('-', "_") == s || (s == "swish" && *a == Self::Silu))
             .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|a| a.name()).collect();
+                let names: Vec<_> = Self::ALL.iter().chain(&Self::MOBILE).map(|a| a.name()).collect();
                 format!("unknown activation `{s}`; expected one of: {}", names.join(", "))
             })
     }
+}
+
+/// PyTorch's `Hardsigmoid`: `relu6(x + 3) / 6`, i.e. slope 1/6 and offset 1/2 (Burn's
+/// `HardSigmoidConfig` defaults to slope 0.2, which is not the function MobileNet V3 was trained with).
+pub fn hard_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    activation::hard_sigmoid(x, 1.0 / 6.0, 0.5)
 }
 
 #[cfg(test)]
@@ -92,10 +130,46 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for a in Activation::ALL {
+        for a in Activation::ALL.into_iter().chain(Activation::MOBILE) {
             assert_eq!(a.name().parse::<Activation>().unwrap(), a);
         }
-        let err = "swish".parse::<Activation>().unwrap_err();
+        assert_eq!("swish".parse::<Activation>().unwrap(), Activation::Silu);
+        let err = "gelu".parse::<Activation>().unwrap_err();
         assert!(err.contains("relu") && err.contains("tanh"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod mobile_tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    fn values(a: Activation, xs: &[f32]) -> Vec<f32> {
+        let x = Tensor::<1>::from_data(TensorData::new(xs.to_vec(), [xs.len()]), &Device::flex());
+        a.forward(x).into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    const XS: [f32; 9] = [-7.0, -3.0, -1.5, -0.5, 0.0, 0.5, 2.0, 3.0, 8.0];
+
+    fn close(a: &[f32], b: &[f32]) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
+        }
+    }
+
+    /// PyTorch's definitions: Hardsigmoid = relu6(x + 3) / 6, Hardswish = x · that, SiLU = x ·
+    /// sigmoid(x), ReLU6 = min(max(x, 0), 6).
+    #[test]
+    fn mobile_activations_are_pytorchs() {
+        let relu6 = |x: f32| x.clamp(0.0, 6.0);
+        let hsig: Vec<f32> = XS.iter().map(|&x| relu6(x + 3.0) / 6.0).collect();
+        close(&values(Activation::HardSigmoid, &XS), &hsig);
+        let hswish: Vec<f32> = XS.iter().zip(&hsig).map(|(x, h)| x * h).collect();
+        close(&values(Activation::HardSwish, &XS), &hswish);
+        let silu: Vec<f32> = XS.iter().map(|&x| x / (1.0 + (-x).exp())).collect();
+        close(&values(Activation::Silu, &XS), &silu);
+        close(&values(Activation::Relu6, &XS), &XS.map(relu6));
+        // Burn's default slope (0.2) would give 0.9 at x = 2; PyTorch's gives 5/6.
+        assert!((values(Activation::HardSigmoid, &[2.0])[0] - 5.0 / 6.0).abs() < 1e-6);
     }
 }

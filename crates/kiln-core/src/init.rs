@@ -21,11 +21,14 @@ pub enum Init {
     Xavier,
     /// He/Kaiming normal (fan-in) with the activation's gain.
     He,
+    /// He/Kaiming normal over the fan-out with gain sqrt(2): how torchvision initialises the
+    /// convolutions of ResNet, MobileNet, EfficientNet (`kaiming_normal_(mode="fan_out")`).
+    HeFanOut,
 }
 
 impl Init {
     /// Every scheme.
-    pub const ALL: [Init; 3] = [Self::Default, Self::Xavier, Self::He];
+    pub const ALL: [Init; 4] = [Self::Default, Self::Xavier, Self::He, Self::HeFanOut];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -33,6 +36,7 @@ impl Init {
             Self::Default => "default",
             Self::Xavier => "xavier",
             Self::He => "he",
+            Self::HeFanOut => "he-fan-out",
         }
     }
 
@@ -48,6 +52,10 @@ impl Init {
             Self::He => Initializer::KaimingNormal {
                 gain,
                 fan_out_only: false,
+            },
+            Self::HeFanOut => Initializer::KaimingNormal {
+                gain: 2f64.sqrt(),
+                fan_out_only: true,
             },
         }
     }
@@ -67,8 +75,9 @@ impl FromStr for Init {
             "default" => Ok(Self::Default),
             "xavier" | "glorot" => Ok(Self::Xavier),
             "he" | "kaiming" => Ok(Self::He),
+            "he-fan-out" => Ok(Self::HeFanOut),
             _ => Err(format!(
-                "unknown initialisation `{s}`; expected one of: default, xavier (glorot), he (kaiming)"
+                "unknown initialisation `{s}`; expected one of: default, xavier (glorot), he (kaiming), he-fan-out"
             )),
         }
     }

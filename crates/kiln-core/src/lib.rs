@@ -3,7 +3,9 @@
 //! - [`Activation`]: the non-linearities the course compares (sigmoid, tanh, ReLU, leaky ReLU).
 //! - [`Init`]: weight initialisation schemes (Xavier/Glorot, He/Kaiming) with the gain that suits
 //!   the activation, as `torch.nn.init.calculate_gain` computes it.
-//! - [`ConvBnAct`]: convolution, optional BatchNorm, activation: the block every modern CNN repeats.
+//! - [`ConvBnAct`]: convolution (dense, grouped or depthwise), optional BatchNorm, activation: the
+//!   block every modern CNN repeats.
+//! - [`layers`]: squeeze-and-excitation, stochastic depth, channel shuffle (the mobile families).
 //! - [`backend`]: the `--backend` name of every binary mapped to a Burn [`Device`](burn::tensor::Device).
 //! - [`ImageClassifier`]: what the trainer, the evaluator and the predictor need from a model.
 //! - [`Backbone`]: the feature contract (stages, their channels and reductions, head swap).
@@ -20,6 +22,7 @@ mod conv_block;
 mod encoder;
 pub mod fsutil;
 mod init;
+pub mod layers;
 pub mod limits;
 pub mod memory;
 pub mod ops;

@@ -29,7 +29,7 @@ impl PlainNet {
                 gain: activation.gain(),
                 fan_out_only: false,
             },
-            Init::Default => init.initializer(activation),
+            Init::Default | Init::HeFanOut => init.initializer(activation),
         };
         let layers = (0..depth)
             .map(|_| {
