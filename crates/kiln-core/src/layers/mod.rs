@@ -3,10 +3,12 @@
 //! `groups`; the activations (ReLU6, hard-sigmoid, hard-swish, SiLU) are [`crate::Activation`]s.
 
 mod channel_shuffle;
+mod inverted_residual;
 mod squeeze_excitation;
 mod stochastic_depth;
 
 pub use channel_shuffle::channel_shuffle;
+pub use inverted_residual::{InvertedResidual, InvertedResidualConfig};
 pub use squeeze_excitation::{SqueezeExcitation, SqueezeExcitationConfig};
 pub use stochastic_depth::StochasticDepth;
 
