@@ -6,9 +6,14 @@ use burn::{
 };
 use kiln_alexnet::AlexNet;
 use kiln_core::{Backbone, FeatureInfo, ImageClassifier};
+use kiln_efficientnet::EfficientNet;
 use kiln_inception::InceptionV3;
 use kiln_lenet::LeNet5;
+use kiln_mnasnet::MnasNet;
+use kiln_mobilenet::{MobileNetV2, MobileNetV3};
 use kiln_resnet::{BasicBlock, Bottleneck, ResNet};
+use kiln_shufflenet::ShuffleNetV2;
+use kiln_squeezenet::SqueezeNet;
 use kiln_vgg::Vgg;
 
 /// Any model of the registry. Built by [`crate::build`]; trains, evaluates and predicts through
@@ -27,6 +32,18 @@ pub enum Model {
     ResNetBasic(ResNet<BasicBlock>),
     /// ResNet-50/101/152.
     ResNetBottleneck(ResNet<Bottleneck>),
+    /// MobileNet V2.
+    MobileNetV2(MobileNetV2),
+    /// MobileNet V3 small / large.
+    MobileNetV3(MobileNetV3),
+    /// EfficientNet B0–B7, V2 S/M/L.
+    EfficientNet(EfficientNet),
+    /// MNASNet 0.5 / 0.75 / 1.0 / 1.3.
+    MnasNet(MnasNet),
+    /// ShuffleNet V2 ×0.5 / ×1.0 / ×1.5 / ×2.0.
+    ShuffleNetV2(ShuffleNetV2),
+    /// SqueezeNet 1.0 / 1.1.
+    SqueezeNet(SqueezeNet),
 }
 
 /// Calls `$body` with `$m` bound to the architecture inside a [`Model`].
@@ -39,6 +56,12 @@ macro_rules! each {
             Model::InceptionV3($m) => $body,
             Model::ResNetBasic($m) => $body,
             Model::ResNetBottleneck($m) => $body,
+            Model::MobileNetV2($m) => $body,
+            Model::MobileNetV3($m) => $body,
+            Model::EfficientNet($m) => $body,
+            Model::MnasNet($m) => $body,
+            Model::ShuffleNetV2($m) => $body,
+            Model::SqueezeNet($m) => $body,
         }
     };
 }
@@ -74,6 +97,12 @@ impl Backbone for Model {
             Model::InceptionV3(m) => Model::InceptionV3(m.reset_classifier(num_classes, device)),
             Model::ResNetBasic(m) => Model::ResNetBasic(m.reset_classifier(num_classes, device)),
             Model::ResNetBottleneck(m) => Model::ResNetBottleneck(m.reset_classifier(num_classes, device)),
+            Model::MobileNetV2(m) => Model::MobileNetV2(m.reset_classifier(num_classes, device)),
+            Model::MobileNetV3(m) => Model::MobileNetV3(m.reset_classifier(num_classes, device)),
+            Model::EfficientNet(m) => Model::EfficientNet(m.reset_classifier(num_classes, device)),
+            Model::MnasNet(m) => Model::MnasNet(m.reset_classifier(num_classes, device)),
+            Model::ShuffleNetV2(m) => Model::ShuffleNetV2(m.reset_classifier(num_classes, device)),
+            Model::SqueezeNet(m) => Model::SqueezeNet(m.reset_classifier(num_classes, device)),
         }
     }
 }

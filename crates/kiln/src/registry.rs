@@ -4,9 +4,14 @@ use crate::Model;
 use burn::tensor::Device;
 use kiln_alexnet::AlexNetConfig;
 use kiln_core::Activation;
+use kiln_efficientnet::{EFFICIENTNET_VARIANTS, EfficientNetConfig};
 use kiln_inception::InceptionV3Config;
 use kiln_lenet::LeNet5Config;
+use kiln_mnasnet::{MNASNET_VARIANTS, MnasNetConfig};
+use kiln_mobilenet::{MOBILENET_V3_VARIANTS, MobileNetV2Config, MobileNetV3Config};
 use kiln_resnet::{RESNET_VARIANTS, ResNetConfig, Stem};
+use kiln_shufflenet::{SHUFFLENET_VARIANTS, ShuffleNetV2Config};
+use kiln_squeezenet::{SQUEEZENET_VARIANTS, SqueezeNetConfig};
 use kiln_vgg::{VGG_VARIANTS, VggConfig};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -24,6 +29,18 @@ pub enum Family {
     Inception,
     /// ResNet (depth from the name).
     ResNet,
+    /// MobileNet V2.
+    MobileNetV2,
+    /// MobileNet V3 (small or large from the name).
+    MobileNetV3,
+    /// EfficientNet (B0–B7, V2 S/M/L from the name).
+    EfficientNet,
+    /// MNASNet (width from the name).
+    MnasNet,
+    /// ShuffleNet V2 (width from the name).
+    ShuffleNetV2,
+    /// SqueezeNet (1.0 or 1.1 from the name).
+    SqueezeNet,
 }
 
 /// A registered architecture.
@@ -48,6 +65,13 @@ const ALEXNET: &str = "Krizhevsky et al. 2012, ImageNet classification with deep
 const VGG: &str = "Simonyan & Zisserman 2014, Very deep convolutional networks";
 const INCEPTION: &str = "Szegedy et al. 2015, Rethinking the Inception architecture";
 const RESNET: &str = "He et al. 2015, Deep residual learning for image recognition";
+const MOBILENET_V2: &str = "Sandler et al. 2018, MobileNetV2: Inverted residuals and linear bottlenecks";
+const MOBILENET_V3: &str = "Howard et al. 2019, Searching for MobileNetV3";
+const EFFICIENTNET: &str = "Tan & Le 2019, EfficientNet: Rethinking model scaling for CNNs";
+const MNASNET: &str = "Tan et al. 2018, MnasNet: Platform-aware neural architecture search for mobile";
+const SHUFFLENET_V2: &str = "Ma et al. 2018, ShuffleNet V2: Practical guidelines for efficient CNN architecture design";
+const SQUEEZENET: &str = "Iandola et al. 2016, SqueezeNet: AlexNet-level accuracy with 50x fewer parameters";
+const EFFICIENTNET_V2: &str = "Tan & Le 2021, EfficientNetV2: Smaller models and faster training";
 
 macro_rules! entry {
     ($name:literal, $aliases:expr, $family:ident, $paper:ident, $size:literal, $min:literal) => {
@@ -86,6 +110,51 @@ const MODELS: &[ModelInfo] = &[
     entry!("resnet50", &[], ResNet, RESNET, 224, 8),
     entry!("resnet101", &[], ResNet, RESNET, 224, 8),
     entry!("resnet152", &[], ResNet, RESNET, 224, 8),
+    entry!("mobilenet_v2", &["mobilenetv2"], MobileNetV2, MOBILENET_V2, 224, 32),
+    entry!(
+        "mobilenet_v3_large",
+        &["mobilenet_v3"],
+        MobileNetV3,
+        MOBILENET_V3,
+        224,
+        32
+    ),
+    entry!("mobilenet_v3_small", &[], MobileNetV3, MOBILENET_V3, 224, 32),
+    entry!(
+        "efficientnet_b0",
+        &["efficientnet"],
+        EfficientNet,
+        EFFICIENTNET,
+        224,
+        32
+    ),
+    entry!("efficientnet_b1", &[], EfficientNet, EFFICIENTNET, 240, 32),
+    entry!("efficientnet_b2", &[], EfficientNet, EFFICIENTNET, 288, 32),
+    entry!("efficientnet_b3", &[], EfficientNet, EFFICIENTNET, 300, 32),
+    entry!("efficientnet_b4", &[], EfficientNet, EFFICIENTNET, 380, 32),
+    entry!("efficientnet_b5", &[], EfficientNet, EFFICIENTNET, 456, 32),
+    entry!("efficientnet_b6", &[], EfficientNet, EFFICIENTNET, 528, 32),
+    entry!("efficientnet_b7", &[], EfficientNet, EFFICIENTNET, 600, 32),
+    entry!("efficientnet_v2_s", &[], EfficientNet, EFFICIENTNET_V2, 384, 33),
+    entry!("efficientnet_v2_m", &[], EfficientNet, EFFICIENTNET_V2, 480, 33),
+    entry!("efficientnet_v2_l", &[], EfficientNet, EFFICIENTNET_V2, 480, 33),
+    entry!("mnasnet0_5", &[], MnasNet, MNASNET, 224, 32),
+    entry!("mnasnet0_75", &[], MnasNet, MNASNET, 224, 32),
+    entry!("mnasnet1_0", &["mnasnet"], MnasNet, MNASNET, 224, 32),
+    entry!("mnasnet1_3", &[], MnasNet, MNASNET, 224, 32),
+    entry!("shufflenet_v2_x0_5", &[], ShuffleNetV2, SHUFFLENET_V2, 224, 32),
+    entry!(
+        "shufflenet_v2_x1_0",
+        &["shufflenet", "shufflenet_v2"],
+        ShuffleNetV2,
+        SHUFFLENET_V2,
+        224,
+        32
+    ),
+    entry!("shufflenet_v2_x1_5", &[], ShuffleNetV2, SHUFFLENET_V2, 224, 32),
+    entry!("shufflenet_v2_x2_0", &[], ShuffleNetV2, SHUFFLENET_V2, 224, 32),
+    entry!("squeezenet1_0", &["squeezenet"], SqueezeNet, SQUEEZENET, 224, 32),
+    entry!("squeezenet1_1", &[], SqueezeNet, SQUEEZENET, 224, 32),
 ];
 
 /// Every registered model, in registry order.
@@ -197,6 +266,49 @@ fn resnet_config(name: &str) -> ResNetConfig {
     ResNetConfig::from_variant(v)
 }
 
+/// The configuration of a MobileNet V3 table row.
+pub(crate) fn mobilenet_v3_config(name: &str) -> MobileNetV3Config {
+    let v = MOBILENET_V3_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
+    MobileNetV3Config::from_variant(v)
+}
+
+/// The configuration of an EfficientNet table row.
+pub(crate) fn efficientnet_config(name: &str) -> EfficientNetConfig {
+    let v = EFFICIENTNET_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
+    EfficientNetConfig::from_variant(v)
+}
+
+fn mnasnet_config(name: &str) -> MnasNetConfig {
+    let v = MNASNET_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
+    MnasNetConfig::from_variant(v)
+}
+
+fn shufflenet_config(name: &str) -> ShuffleNetV2Config {
+    let v = SHUFFLENET_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
+    ShuffleNetV2Config::from_variant(v)
+}
+
+/// The configuration of a SqueezeNet table row.
+pub(crate) fn squeezenet_config(name: &str) -> SqueezeNetConfig {
+    let v = SQUEEZENET_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
+    SqueezeNetConfig::from_variant(v)
+}
+
 fn vgg_config(name: &str) -> VggConfig {
     let v = VGG_VARIANTS
         .iter()
@@ -249,6 +361,12 @@ impl ModelSpec {
                         .with_stem(stem),
                 )
             }
+            Family::MobileNetV2 => to_json(&MobileNetV2Config::new().with_num_classes(nc).with_in_channels(ic)),
+            Family::MobileNetV3 => to_json(&mobilenet_v3_config(info.name).with_num_classes(nc).with_in_channels(ic)),
+            Family::EfficientNet => to_json(&efficientnet_config(info.name).with_num_classes(nc).with_in_channels(ic)),
+            Family::MnasNet => to_json(&mnasnet_config(info.name).with_num_classes(nc).with_in_channels(ic)),
+            Family::ShuffleNetV2 => to_json(&shufflenet_config(info.name).with_num_classes(nc).with_in_channels(ic)),
+            Family::SqueezeNet => to_json(&squeezenet_config(info.name).with_num_classes(nc).with_in_channels(ic)),
         };
         Ok(Self {
             arch: info.name.to_string(),
@@ -317,6 +435,12 @@ pub(crate) fn build_lazy(spec: &ModelSpec, device: &Device) -> Result<Model, Reg
                 Model::ResNetBasic(config.init_basic(device))
             }
         }
+        Family::MobileNetV2 => Model::MobileNetV2(from_json::<MobileNetV2Config>(arch, &spec.config)?.init(device)),
+        Family::MobileNetV3 => Model::MobileNetV3(from_json::<MobileNetV3Config>(arch, &spec.config)?.init(device)),
+        Family::EfficientNet => Model::EfficientNet(from_json::<EfficientNetConfig>(arch, &spec.config)?.init(device)),
+        Family::MnasNet => Model::MnasNet(from_json::<MnasNetConfig>(arch, &spec.config)?.init(device)),
+        Family::ShuffleNetV2 => Model::ShuffleNetV2(from_json::<ShuffleNetV2Config>(arch, &spec.config)?.init(device)),
+        Family::SqueezeNet => Model::SqueezeNet(from_json::<SqueezeNetConfig>(arch, &spec.config)?.init(device)),
     })
 }
 

@@ -32,6 +32,12 @@ pub fn key_rules(arch: &str) -> Result<KeyRules, RegistryError> {
         }
         Family::Inception => kiln_inception::key_rules(),
         Family::ResNet => kiln_resnet::key_rules(),
+        Family::MobileNetV2 => kiln_mobilenet::key_rules_v2(&kiln_mobilenet::MobileNetV2Config::new()),
+        Family::MobileNetV3 => kiln_mobilenet::key_rules_v3(&crate::registry::mobilenet_v3_config(info.name)),
+        Family::EfficientNet => kiln_efficientnet::key_rules(&crate::registry::efficientnet_config(info.name)),
+        Family::MnasNet => kiln_mnasnet::key_rules(),
+        Family::ShuffleNetV2 => kiln_shufflenet::key_rules(),
+        Family::SqueezeNet => kiln_squeezenet::key_rules(crate::registry::squeezenet_config(info.name).version),
     })
 }
 
@@ -44,6 +50,16 @@ pub fn imagenet_preprocessing(arch: &str) -> Result<Preprocessing, RegistryError
     Ok(match info.family {
         Family::LeNet => Preprocessing::mnist(),
         Family::Inception => Preprocessing::imagenet(342, crop),
+        Family::EfficientNet => {
+            let v = kiln_efficientnet::EFFICIENTNET_VARIANTS
+                .iter()
+                .find(|v| v.name == info.name)
+                .expect("table and registry agree");
+            Preprocessing {
+                interpolation: kiln_core::Interpolation::Bicubic,
+                ..Preprocessing::imagenet(v.resize, v.crop)
+            }
+        }
         _ => Preprocessing {
             channels,
             ..Preprocessing::imagenet(256, crop)

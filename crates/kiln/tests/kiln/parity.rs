@@ -140,12 +140,41 @@ fn relative_error(f: &Fixture, file: &Path, options: &ImportOptions) -> f32 {
     max_diff / max_ref
 }
 
+/// Of the mobile families, CI checks the smallest builder of each; every builder with
+/// `KILN_PARITY_ALL=1` (formula weights for EfficientNet-B7 or V2-L take a while to generate).
+const MOBILE_IN_CI: &[&str] = &[
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "efficientnet_v2_s",
+    "mnasnet0_5",
+    "shufflenet_v2_x0_5",
+    "squeezenet1_0",
+    "squeezenet1_1",
+];
+
+pub(crate) fn checked_in_this_run(info: &kiln::ModelInfo) -> bool {
+    use kiln::Family::*;
+    let mobile = matches!(
+        info.family,
+        MobileNetV2 | MobileNetV3 | EfficientNet | MnasNet | ShuffleNetV2 | SqueezeNet
+    );
+    !mobile || MOBILE_IN_CI.contains(&info.name) || std::env::var_os("KILN_PARITY_ALL").is_some_and(|v| v == "1")
+}
+
 /// Every registered architecture, imported from torchvision's layout as safetensors, gives
-/// torchvision's logits.
+/// torchvision's logits (of the mobile families, see [`MOBILE_IN_CI`]).
 #[test]
 fn every_architecture_matches_torchvision_from_safetensors() {
     let dir = tempfile::tempdir().unwrap();
     for info in kiln::list_models() {
+        if !checked_in_this_run(info) {
+            println!(
+                "{}: skipped (set KILN_PARITY_ALL=1 to check every mobile builder)",
+                info.name
+            );
+            continue;
+        }
         let f = load_fixture(info.name);
         let file = dir.path().join(format!("{}.safetensors", info.name));
         write_safetensors(&file, &fixture_tensors(&f));

@@ -28,7 +28,80 @@ const PARAMS: &[(&str, usize)] = &[
     ("resnet50", 25_557_032),
     ("resnet101", 44_549_160),
     ("resnet152", 60_192_808),
+    ("mobilenet_v2", 3_504_872),
+    ("mobilenet_v3_large", 5_483_032),
+    ("mobilenet_v3_small", 2_542_856),
+    ("efficientnet_b0", 5_288_548),
+    ("efficientnet_b1", 7_794_184),
+    ("efficientnet_b2", 9_109_994),
+    ("efficientnet_b3", 12_233_232),
+    ("efficientnet_b4", 19_341_616),
+    ("efficientnet_b5", 30_389_784),
+    ("efficientnet_b6", 43_040_704),
+    ("efficientnet_b7", 66_347_960),
+    ("efficientnet_v2_s", 21_458_488),
+    ("efficientnet_v2_m", 54_139_356),
+    ("efficientnet_v2_l", 118_515_272),
+    ("mnasnet0_5", 2_218_512),
+    ("mnasnet0_75", 3_170_208),
+    ("mnasnet1_0", 4_383_312),
+    ("mnasnet1_3", 6_282_256),
+    ("shufflenet_v2_x0_5", 1_366_792),
+    ("shufflenet_v2_x1_0", 2_278_604),
+    ("shufflenet_v2_x1_5", 3_503_624),
+    ("shufflenet_v2_x2_0", 7_393_996),
+    ("squeezenet1_0", 1_248_424),
+    ("squeezenet1_1", 1_235_496),
 ];
+
+/// torchvision's published GFLOPS (its weights' `_ops`: multiply-accumulates in billions) of the
+/// mobile families, at the crop size of those weights (the registry's input).
+const MOBILE_GMACS: &[(&str, f64)] = &[
+    ("mobilenet_v2", 0.301),
+    ("mobilenet_v3_large", 0.217),
+    ("mobilenet_v3_small", 0.057),
+    ("efficientnet_b0", 0.386),
+    ("efficientnet_b1", 0.687),
+    ("efficientnet_b2", 1.088),
+    ("efficientnet_b3", 1.827),
+    ("efficientnet_b4", 4.394),
+    ("efficientnet_b5", 10.266),
+    ("efficientnet_b6", 19.068),
+    ("efficientnet_b7", 37.746),
+    ("efficientnet_v2_s", 8.366),
+    ("efficientnet_v2_m", 24.582),
+    ("efficientnet_v2_l", 56.08),
+    ("mnasnet0_5", 0.104),
+    ("mnasnet0_75", 0.215),
+    ("mnasnet1_0", 0.314),
+    ("mnasnet1_3", 0.526),
+    ("shufflenet_v2_x0_5", 0.04),
+    ("shufflenet_v2_x1_0", 0.145),
+    ("shufflenet_v2_x1_5", 0.296),
+    ("shufflenet_v2_x2_0", 0.583),
+    ("squeezenet1_0", 0.819),
+    ("squeezenet1_1", 0.349),
+];
+
+/// Grouped and depthwise convolutions count `(in / groups) · k²` mult-adds per output: every
+/// mobile builder's summary agrees with torchvision's GFLOPS within 2% (ShuffleNet ×0.5's is
+/// published to two decimals, 0.04).
+#[test]
+fn mobile_families_multiply_accumulates_match_torchvision() {
+    let device = super::common::device();
+    for &(name, gmacs) in MOBILE_GMACS {
+        let info = kiln::lookup(name).unwrap();
+        let model = build(name, 1000, 3, &device).unwrap().valid();
+        let summary = summarize(&model, info.input, &device);
+        let g = summary.total_macs as f64 / 1e9;
+        println!("{name}: {g:.4} G mult-adds at {:?}, torchvision {gmacs}", info.input);
+        assert!(
+            (g - gmacs).abs() / gmacs < 0.02,
+            "{name}: {g:.4} G vs torchvision {gmacs} G"
+        );
+        assert_eq!(summary.total_params, count_params(&model), "{name}");
+    }
+}
 
 #[test]
 fn every_model_matches_torchvision_and_honours_the_feature_contract() {
