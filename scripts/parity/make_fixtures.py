@@ -20,7 +20,8 @@ path (safetensors.torch.save_file):
   architecture with --all-pth); the Rust test uses them
   when present and says it skipped them otherwise.
 
-Usage: pip install torch torchvision pillow safetensors numpy; python3 scripts/parity/make_fixtures.py [--all-pth]
+Usage: pip install torch torchvision pillow safetensors numpy; python3 scripts/parity/make_fixtures.py [--all-pth] [ARCH ...]
+(with architectures named, only their fixtures are rewritten)
 """
 import json, math, os, sys
 
@@ -70,17 +71,62 @@ def build(arch):
     return getattr(m, arch)(weights=None, num_classes=NUM_CLASSES), [2, 3, 64, 64]
 
 
+FIXED_GAIN_FAMILIES = ("lenet", "alexnet", "vgg", "inception", "resnet", "squeezenet")
+
+
 def gain(arch):
     """Weight scale per family, chosen so that logits stay O(1) and depend on the input."""
-    if arch.startswith(("vgg", "alexnet")):
+    if arch.startswith(("vgg", "alexnet", "squeezenet")):
+        # Plain ReLU networks without BatchNorm: He's gain. (SqueezeNet's two images' logits
+        # differ by about 1% of their magnitude: its final ReLU and 3×3 average leave little.)
         return 1.41
     if arch == "inception_v3":
         return 2.0
+    if not arch.startswith(FIXED_GAIN_FAMILIES):
+        return search_gain(arch)
     return 1.0
 
 
+def search_gain(arch):
+    """The mobile families sit on a knife edge between a signal that dies (logits that no longer
+    depend on the input: a weak test) and one that explodes (SE gates and residual sums, where
+    rounding differences grow layer by layer). The smallest gain in 1.0, 1.1, ... (then finer
+    steps and looser bounds) whose logits differ between the two inputs by a fair part of their
+    magnitude, stay bounded, and are well conditioned: PyTorch's own float32 logits agree with its
+    float64 ones within 2e-6 of their magnitude, so a 1e-4 tolerance measures Kiln, not rounding."""
+    for steps, top_max, dep_min in [(range(100, 401, 10), 1e3, 0.2), (range(100, 401, 2), 1e4, 0.1),
+                                    (range(50, 401, 2), 1e4, 0.05)]:
+        for hundredths in steps:
+            g = hundredths / 100
+            model, shape = build(arch.removesuffix("-v1"))
+            if arch.endswith("-v1"):
+                model._load_from_state_dict({}, "", {"version": 1}, False, [], [], [])
+            model.eval()
+            set_weights(model, g)
+            x = formula_input(shape)
+            logits = model(x)
+            top = logits.abs().max().item()
+            if not math.isfinite(top) or top > top_max:
+                continue
+            if (logits[0] - logits[1]).abs().max().item() / top < dep_min:
+                continue
+            exact = model.double()(x.double())
+            if (logits.double() - exact).abs().max().item() / top <= 2e-6:
+                return g
+    raise SystemExit(f"{arch}: no gain in [1, 4] gives input-dependent, bounded logits")
+
+
 ARCHS = ["lenet5", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn",
-         "vgg19_bn", "inception_v3", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+         "vgg19_bn", "inception_v3", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+         # The mobile families (issue 16). Kiln's CI checks the smallest of each; the others when
+         # KILN_PARITY_ALL=1 (their formula weights take longer to generate and run).
+         "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
+         "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
+         "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+         "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
+         "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
+         "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+         "squeezenet1_0", "squeezenet1_1"]
 
 
 def key_hash(key):
@@ -134,20 +180,41 @@ def set_weights(model, gain):
     return sd
 
 
+def mnasnet_v1_fixture():
+    """MNASNet 0.5 with the version-1 stem (32 → 16 channels, unscaled), as torchvision builds it
+    when loading a checkpoint whose metadata says version 1 (files saved before torchvision 0.5):
+    its `_load_from_state_dict` patches the stem in; here it is called on an empty state dict to
+    get the patched model, whose formula weights and logits go to mnasnet0_5-v1.json."""
+    model, shape = build("mnasnet0_5")
+    model._load_from_state_dict({}, "", {"version": 1}, False, [], [], [])
+    model.eval()
+    g = search_gain("mnasnet0_5-v1")
+    sd = set_weights(model, g)
+    logits = model(formula_input(shape))
+    keys = [[k, list(v.shape)] for k, v in sd.items() if v.dtype.is_floating_point]
+    assert keys[0] == ["layers.0.weight", [32, 3, 3, 3]], keys[0]
+    with open(os.path.join(OUT, "mnasnet0_5-v1.json"), "w") as f:
+        json.dump({"arch": "mnasnet0_5", "num_classes": NUM_CLASSES, "gain": g, "input": shape, "keys": keys,
+                   "logits": logits.tolist()}, f)
+    print(f"mnasnet0_5-v1: {len(keys)} tensors, logits max {logits.abs().max().item():.4g}")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     all_pth = "--all-pth" in sys.argv
+    only = [a for a in sys.argv[1:] if not a.startswith("--")]
     torch.set_grad_enabled(False)
-    for arch in ARCHS:
+    for arch in (only or ARCHS):
         model, shape = build(arch)
         model.eval()
-        sd = set_weights(model, gain(arch))
+        g = gain(arch)
+        sd = set_weights(model, g)
         x = formula_input(shape)
         logits = model(x)
         keys = [[k, list(v.shape)] for k, v in sd.items() if v.dtype.is_floating_point]
         spread = (logits[0] - logits[1]).abs().max().item() / logits.abs().max().item()
         with open(os.path.join(OUT, f"{arch}.json"), "w") as f:
-            json.dump({"arch": arch, "num_classes": NUM_CLASSES, "gain": gain(arch), "input": shape, "keys": keys,
+            json.dump({"arch": arch, "num_classes": NUM_CLASSES, "gain": g, "input": shape, "keys": keys,
                        "logits": logits.tolist()}, f)
         print(f"{arch}: {len(keys)} tensors, logits max {logits.abs().max().item():.4g}, "
               f"input dependence {spread:.3f}")
@@ -163,6 +230,10 @@ def main():
             torch.save(sd, os.path.join(BIG, f"{arch}.pth"))
             safetensors.torch.save_file(floats, os.path.join(BIG, f"{arch}.safetensors"))
 
+    if not only or "mnasnet0_5-v1" in only:
+        mnasnet_v1_fixture()
+    if only:
+        return
     # A pickle whose __reduce__ would run a shell command when unpickled by pickle/torch.load
     # with weights_only=False. Kiln's reader must refuse it without running anything.
     class Exploit:

@@ -25,7 +25,14 @@ OUT = os.path.join(ROOT, "crates", "kiln-train", "assets", "weights")
 
 # Kiln's registry, in registry order (LeNet-5 has no published weights).
 ARCHS = ["alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
-         "inception_v3", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+         "inception_v3", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+         "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
+         "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
+         "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+         "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
+         "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
+         "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+         "squeezenet1_0", "squeezenet1_1"]
 
 # torchvision's builders that set transform_input=True when weights are given.
 TRANSFORM_INPUT = {"inception_v3", "googlenet"}

@@ -26,7 +26,8 @@ use std::{
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Models to time, comma-separated [default: lenet5,resnet18].
+    /// Models to time, comma-separated [default: lenet5,resnet18]; with --compare, each model
+    /// training (batch --batch-size) and inferring (batch 1) instead of the standard workloads.
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
     /// train (forward, backward, SGD step) or infer (forward, inference mode).
@@ -320,8 +321,35 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
+/// The workloads of `--compare --models A,B`: each model training at its design input (batch
+/// `--batch-size`) and inferring one image at a time.
+fn model_workloads(a: &Args) -> anyhow::Result<Vec<Workload>> {
+    let mut out = Vec::new();
+    for m in &a.models {
+        let info = kiln::lookup(m)?;
+        let input = match &a.input {
+            Some(s) => parse_input(s)?,
+            None => info.input,
+        };
+        for (mode, batch) in [("train", a.batch_size), ("infer", 1)] {
+            out.push(Workload {
+                model: info.name.into(),
+                mode: mode.into(),
+                input,
+                batch,
+                stem: "imagenet".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn compare(a: &Args) -> anyhow::Result<()> {
-    let workloads = standard();
+    let workloads = if a.models.is_empty() {
+        standard()
+    } else {
+        model_workloads(a)?
+    };
     let mut kiln: Vec<Vec<Measured>> = vec![Vec::new(); workloads.len()];
     let mut torch: Vec<Vec<f64>> = vec![Vec::new(); workloads.len()];
     let mut torch_rss = vec![0f64; workloads.len()];

@@ -284,9 +284,44 @@ pub fn import(
     options: &ImportOptions,
     device: &Device,
 ) -> Result<(Model, ImportReport), WeightsError> {
+    import_spec(spec, path, options, device).map(|(model, _, report)| (model, report))
+}
+
+/// [`import`], returning the spec of the model built: `spec` itself, or, for a checkpoint saved
+/// with MNASNet's version-1 stem (32 → 16 channels whatever the width, as torchvision's files
+/// before 0.5.0), `spec` with `stem_v1` set, which torchvision patches in on load likewise.
+pub fn import_spec(
+    spec: &ModelSpec,
+    path: &Path,
+    options: &ImportOptions,
+    device: &Device,
+) -> Result<(Model, ModelSpec, ImportReport), WeightsError> {
     let rules = key_rules(&spec.arch)?;
     let model = build_lazy(spec, device)?;
-    Ok(import_weights(model, path, &rules, options)?)
+    match import_weights(model, path, &rules, options) {
+        Ok((model, report)) => Ok((model, spec.clone(), report)),
+        Err(ImportError::ShapeMismatch { mismatches, .. }) if mnasnet_v1_stem(spec, &mismatches) => {
+            let mut v1 = spec.clone();
+            v1.config["stem_v1"] = serde_json::Value::Bool(true);
+            let model = build_lazy(&v1, device)?;
+            let (model, report) = import_weights(model, path, &rules, options)?;
+            Ok((model, v1, report))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a shape mismatch is that of a version-1 MNASNet stem in a version-2 model.
+fn mnasnet_v1_stem(spec: &ModelSpec, mismatches: &[(String, Vec<usize>, Vec<usize>)]) -> bool {
+    let Ok(config) = serde_json::from_value::<kiln_mnasnet::MnasNetConfig>(spec.config.clone()) else {
+        return false;
+    };
+    if !matches!(lookup(&spec.arch).map(|i| i.family), Ok(Family::MnasNet)) || config.stem_v1 {
+        return false;
+    }
+    mismatches.iter().any(|(key, _, found)| {
+        key.ends_with("layers.stem.conv.weight") && found.len() == 4 && config.detect_stem_v1(found[0]) == Some(true)
+    })
 }
 
 /// Imports a checkpoint for `arch` with `in_channels` inputs, for `num_classes` classes, or, when
@@ -324,21 +359,26 @@ fn import_arch_with(
     };
     let guess = num_classes.unwrap_or(1000);
     let spec = spec_for(guess)?;
-    match import(&spec, path, options, device) {
-        Ok((model, report)) => Ok((model, spec, report)),
+    match import_spec(&spec, path, options, device) {
+        Ok(imported) => Ok(imported),
         Err(WeightsError::Import(ImportError::ShapeMismatch { mismatches, .. }))
             if num_classes.is_none() && head_only(&key_rules(arch)?, &mismatches) =>
         {
             // Burn stores a linear weight as [in, out]: the checkpoint's class count is the
-            // last dimension of the head's weight.
-            let classes = mismatches
-                .iter()
-                .find(|(_, _, found)| found.len() == 2)
-                .map(|(_, _, found)| found[1])
+            // last dimension of the head's weight; a convolutional head (SqueezeNet's) has it
+            // first, as has a bias.
+            let by_rank = |rank: usize, dim: usize| {
+                mismatches
+                    .iter()
+                    .find(|(_, _, found)| found.len() == rank)
+                    .map(|(_, _, found)| found[dim])
+            };
+            let classes = by_rank(2, 1)
+                .or_else(|| by_rank(4, 0))
+                .or_else(|| by_rank(1, 0))
                 .unwrap_or(guess);
             let spec = spec_for(classes)?;
-            let (model, report) = import(&spec, path, options, device)?;
-            Ok((model, spec, report))
+            import_spec(&spec, path, options, device)
         }
         Err(e) => Err(e),
     }

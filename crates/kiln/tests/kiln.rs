@@ -22,6 +22,8 @@ mod hostile;
 mod interrupted;
 #[path = "kiln/kernels.rs"]
 mod kernels;
+#[path = "kiln/mobile.rs"]
+mod mobile;
 #[path = "kiln/parity.rs"]
 mod parity;
 #[path = "kiln/photos.rs"]
@@ -36,3 +38,6 @@ mod transfer;
 mod weights_table;
 #[path = "kiln/zoo.rs"]
 mod zoo;
+
+/// Every float tensor of a module by path (shared by the transfer and mobile tests).
+pub(crate) use transfer::tensors as transfer_tensors;

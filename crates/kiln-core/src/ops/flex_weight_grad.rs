@@ -15,7 +15,8 @@ use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;
 
 /// `dW` for `conv2d(x, w)` with output gradient `dy`, or `None` where this kernel does not apply
-/// (not f32, grouped) and the caller takes Burn's path.
+/// (not f32, grouped but not depthwise) and the caller takes Burn's path; depthwise layers go to
+/// `flex_depthwise`.
 ///
 /// # Shapes
 /// `x`: `[n, c_in, h, w]`, `dy`: `[n, c_out, h', w']` → `weight_shape` = `[c_out, c_in, kh, kw]`
@@ -25,7 +26,10 @@ pub fn weight_grad_f32(
     weight_shape: [usize; 4],
     options: &ConvOptions<2>,
 ) -> Option<FlexTensor> {
-    if x.dtype() != DType::F32 || dy.dtype() != DType::F32 || options.groups != 1 {
+    if options.groups != 1 {
+        return super::flex_depthwise::weight_grad_f32(x, dy, weight_shape, options);
+    }
+    if x.dtype() != DType::F32 || dy.dtype() != DType::F32 {
         return None;
     }
     let [c_out, c_in, kh, kw] = weight_shape;

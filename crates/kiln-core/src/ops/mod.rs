@@ -22,6 +22,8 @@ pub mod flex_batch_norm;
 #[cfg(feature = "flex")]
 pub mod flex_conv_forward;
 #[cfg(feature = "flex")]
+pub mod flex_depthwise;
+#[cfg(feature = "flex")]
 pub mod flex_max_pool;
 #[cfg(feature = "flex")]
 pub mod flex_weight_grad;

@@ -96,6 +96,33 @@ fn cases() -> Vec<Case> {
             groups: 2,
             ..case([2, 4, 8, 8], 6, 3, 1, 1)
         }, // grouped: Burn's path
+        // Depthwise (groups = channels): Kiln's depthwise weight gradient.
+        Case {
+            groups: 8,
+            ..case([2, 8, 9, 9], 8, 3, 1, 1)
+        }, // MobileNet's 3×3
+        Case {
+            groups: 6,
+            ..case([2, 6, 10, 11], 6, 3, 2, 1)
+        }, // stride 2, odd/even sizes
+        Case {
+            groups: 4,
+            ..case([1, 4, 12, 13], 4, 5, 2, 2)
+        }, // EfficientNet's 5×5 stride 2
+        Case {
+            groups: 4,
+            dilation: [2, 2],
+            ..case([2, 4, 15, 16], 4, 3, 1, 2)
+        }, // dilated (MobileNet V3's segmentation tail)
+        Case {
+            groups: 3,
+            padding: [(0, 2), (1, 0)],
+            ..case([2, 3, 8, 9], 3, 3, 1, 0)
+        }, // asymmetric
+        Case {
+            groups: 4,
+            ..case([2, 4, 8, 8], 8, 3, 1, 1)
+        }, // channel multiplier 2: not canonical depthwise, Burn's path
     ]
 }
 

@@ -14,7 +14,7 @@ use kiln_train::{
 use std::collections::BTreeMap;
 
 /// Every float tensor of a module (parameters and BatchNorm running statistics), by path.
-fn tensors<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
+pub(crate) fn tensors<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
     struct V(Vec<String>, BTreeMap<String, Vec<f32>>);
     impl ModuleVisitor for V {
         fn enter_module(&mut self, n: &str, _: &str) {
