@@ -204,7 +204,7 @@ def main():
     all_pth = "--all-pth" in sys.argv
     only = [a for a in sys.argv[1:] if not a.startswith("--")]
     torch.set_grad_enabled(False)
-    for arch in (only or ARCHS):
+    for arch in ([a for a in only if a in ARCHS] if only else ARCHS):
         model, shape = build(arch)
         model.eval()
         g = gain(arch)

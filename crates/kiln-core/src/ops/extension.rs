@@ -1,6 +1,7 @@
 //! The backend extension: [`KilnBackend`] adds Kiln's ops — a convolution whose autodiff backward
-//! takes its weight gradient from [`KilnBackend::kiln_conv2d_weight_grad`] (the input gradient
-//! is Burn's), training-mode batch norm and max pooling, each with its own autodiff backward.
+//! takes its weight gradient from [`KilnBackend::kiln_conv2d_weight_grad`] and its input
+//! gradient from [`KilnBackend::kiln_conv2d_input_grad`] (Kiln's for depthwise layers, Burn's
+//! otherwise), training-mode batch norm and max pooling, each with its own autodiff backward.
 //! `flex` overrides them with Kiln's kernels; every other backend answers with Burn's own ops.
 
 use burn::backend::autodiff::NodeId;
@@ -39,6 +40,20 @@ pub trait KilnBackend: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         Self::conv2d_weight_backward(x, weight, output_grad, options)
+    }
+
+    /// The gradient of the loss with respect to `x`, given the output gradient.
+    ///
+    /// # Shapes
+    /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `output_grad`:
+    /// `[n, c_out, h', w']` → `[n, c_in, h, w]`
+    fn kiln_conv2d_input_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, output_grad, options)
     }
 
     /// Batch normalisation with the batch's own statistics: `(output, mean, biased variance)`,
@@ -178,6 +193,19 @@ impl KilnBackend for burn::backend::Flex {
         }
     }
 
+    fn kiln_conv2d_input_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        use burn::backend::ops::ModuleOps;
+        match super::flex_depthwise::input_grad_f32(&x, &weight, &output_grad, &options) {
+            Some(grad) => grad,
+            None => Self::conv2d_x_backward(x, weight, output_grad, options),
+        }
+    }
+
     fn kiln_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -245,7 +273,7 @@ impl<B: KilnBackend, C: CheckpointStrategy> KilnBackend for Autodiff<B, C> {
                 let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
                 let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
                 if let Some(node) = node_x {
-                    let dx = B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone());
+                    let dx = B::kiln_conv2d_input_grad(x.clone(), weight.clone(), grad.clone(), options.clone());
                     grads.register::<B>(node.id, dx);
                 }
                 if let Some(node) = node_weight {

@@ -134,8 +134,9 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
 }
 
-/// The input gradient of `conv2d(x, weight)` given the output gradient: Burn's (a transposed
-/// convolution on `flex`), which Kiln's models use too; for benchmarks.
+/// The input gradient of `conv2d(x, weight)` given the output gradient, as Kiln's models
+/// compute it: Kiln's kernel for depthwise layers on `flex`, Burn's (a transposed convolution)
+/// otherwise.
 ///
 /// # Shapes
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `output_grad`:
@@ -147,8 +148,7 @@ pub fn conv2d_input_grad(
     options: ConvOptions<2>,
 ) -> Tensor<4> {
     use burn::backend::Dispatch;
-    use burn::backend::ops::ModuleOps;
-    Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(
+    Tensor::from_dispatch(<Dispatch as KilnBackend>::kiln_conv2d_input_grad(
         x.into_dispatch(),
         weight.into_dispatch(),
         output_grad.into_dispatch(),

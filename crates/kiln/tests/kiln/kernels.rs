@@ -197,6 +197,43 @@ fn check_weight_gradients() {
     }
 }
 
+/// `ops::conv2d_input_grad` (Kiln's kernel for the depthwise cases on flex, Burn's for the rest)
+/// equals Burn's autodiff input gradient on every case, contiguous output gradient or not.
+#[test]
+fn input_gradient_matches_burn() {
+    let device = super::common::device();
+    for (i, c) in cases().iter().enumerate() {
+        let [n, c_in, h, w] = c.input;
+        let opts = options(c);
+        let weight = tensor(
+            [c.c_out, c_in / c.groups, c.kernel[0], c.kernel[1]],
+            5 * i as u64,
+            &device,
+        );
+        let ho = (h + c.padding[0].0 + c.padding[0].1 - c.dilation[0] * (c.kernel[0] - 1) - 1) / c.stride[0] + 1;
+        let wo = (w + c.padding[1].0 + c.padding[1].1 - c.dilation[1] * (c.kernel[1] - 1) - 1) / c.stride[1] + 1;
+        let x = tensor(c.input, 5 * i as u64 + 1, &device);
+        for dy in [
+            tensor([n, c.c_out, ho, wo], 5 * i as u64 + 2, &device),
+            tensor([n, c.c_out, wo, ho], 5 * i as u64 + 2, &device).swap_dims(2, 3),
+        ] {
+            let ad = device.clone().autodiff();
+            let xa = Tensor::<4>::from_data(x.to_data(), &ad).require_grad();
+            let y = burn_conv2d(xa.clone(), Tensor::from_data(weight.to_data(), &ad), None, opts.clone());
+            let grads = (y * Tensor::from_data(dy.to_data(), &ad)).sum().backward();
+            let expected = vec(Tensor::from_data(xa.grad(&grads).unwrap().to_data(), &device));
+            let got = vec(ops::conv2d_input_grad(x.clone(), weight.clone(), dy, opts.clone()));
+            let err = rel_err(&got, &expected);
+            assert!(
+                err < 1e-5,
+                "case {i} ({:?} groups {}): relative error {err}",
+                c.input,
+                c.groups
+            );
+        }
+    }
+}
+
 /// Kiln's forward (`ops::conv2d` on a plain flex device) equals Burn's on every case, with bias.
 #[test]
 fn forward_matches_burn() {
