@@ -63,7 +63,7 @@ impl Activation {
             Self::Relu6 => relu6(x),
             Self::HardSigmoid => hard_sigmoid(x),
             Self::HardSwish => x.clone() * hard_sigmoid(x),
-            Self::Silu => activation::silu(x),
+            Self::Silu => crate::ops::silu(x),
         }
     }
 
@@ -230,6 +230,17 @@ mod mobile_tests {
             let dx: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
             close(&dx, &xs.map(df));
         }
+        // SiLU through Kiln's kernel: x·s and s·(1 + x(1 - s)).
+        let x = Tensor::<1>::from_data(TensorData::new(xs.to_vec(), [xs.len()]), &device).require_grad();
+        let y = Activation::Silu.forward(x.clone());
+        let sig = |x: f32| 1.0 / (1.0 + (-x).exp());
+        close(
+            &y.clone().into_data().try_to_vec::<f32>().unwrap(),
+            &xs.map(|x| x * sig(x)),
+        );
+        let grads = y.sum().backward();
+        let dx: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        close(&dx, &xs.map(|x| sig(x) * (1.0 + x * (1.0 - sig(x)))));
         let inf = Tensor::<1>::from_data(TensorData::new(vec![f32::INFINITY, f32::NEG_INFINITY], [2]), &device);
         let v: Vec<f32> = Activation::Relu6.forward(inf).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(v, [6.0, 0.0]);

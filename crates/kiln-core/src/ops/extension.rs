@@ -56,6 +56,27 @@ pub trait KilnBackend: Backend {
         Self::conv2d_x_backward(x, weight, output_grad, options)
     }
 
+    /// SiLU, `x · sigmoid(x)`.
+    ///
+    /// # Shapes
+    /// any → the same
+    fn kiln_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::ops::{ActivationOps, FloatTensorOps};
+        Self::float_mul(x.clone(), Self::sigmoid(x))
+    }
+
+    /// `grad · d silu(x) / dx` = `grad · s · (1 + x · (1 - s))` with `s = sigmoid(x)`.
+    ///
+    /// # Shapes
+    /// `x`, `grad` of one shape → the same
+    fn kiln_silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::ops::{ActivationOps, FloatTensorOps};
+        let s = Self::sigmoid(x.clone());
+        let one_minus_s = Self::float_add_scalar(Self::float_neg(s.clone()), 1f32.into());
+        let inner = Self::float_add_scalar(Self::float_mul(x, one_minus_s), 1f32.into());
+        Self::float_mul(grad, Self::float_mul(s, inner))
+    }
+
     /// Batch normalisation with the batch's own statistics: `(output, mean, biased variance)`,
     /// as Burn's `batch_norm_train`.
     ///
@@ -206,6 +227,21 @@ impl KilnBackend for burn::backend::Flex {
         }
     }
 
+    fn kiln_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::ops::{ActivationOps, FloatTensorOps};
+        super::flex_silu::silu_f32(&x).unwrap_or_else(|| Self::float_mul(x.clone(), Self::sigmoid(x)))
+    }
+
+    fn kiln_silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::ops::{ActivationOps, FloatTensorOps};
+        super::flex_silu::silu_backward_f32(&x, &grad).unwrap_or_else(|| {
+            let s = Self::sigmoid(x.clone());
+            let one_minus_s = Self::float_add_scalar(Self::float_neg(s.clone()), 1f32.into());
+            let inner = Self::float_add_scalar(Self::float_mul(x, one_minus_s), 1f32.into());
+            Self::float_mul(grad, Self::float_mul(s, inner))
+        })
+    }
+
     fn kiln_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -297,6 +333,33 @@ impl<B: KilnBackend, C: CheckpointStrategy> KilnBackend for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::kiln_conv2d(x.into_primitive(), weight.into_primitive(), options))
             }
+        }
+    }
+
+    fn kiln_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct KilnSiluBackward;
+
+        impl<B: KilnBackend> Backward<B, 1> for KilnSiluBackward {
+            type State = NodeId;
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let [node_x] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, B::kiln_silu_backward(x, grad));
+                }
+            }
+        }
+
+        match KilnSiluBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let y = B::kiln_silu(x.into_primitive());
+                prep.finish(x_state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::kiln_silu(x.into_primitive())),
         }
     }
 

@@ -26,6 +26,8 @@ pub mod flex_depthwise;
 #[cfg(feature = "flex")]
 pub mod flex_max_pool;
 #[cfg(feature = "flex")]
+pub mod flex_silu;
+#[cfg(feature = "flex")]
 pub mod flex_weight_grad;
 #[cfg(feature = "flex")]
 mod tiles;
@@ -102,6 +104,31 @@ pub fn conv2d_weight_grad(
         output_grad.into_dispatch(),
         options,
     ))
+}
+
+/// SiLU, `x · sigmoid(x)`: Kiln's one-pass kernel (and its one-pass backward on an autodiff
+/// device) on `flex`, Burn's `activation::silu` elsewhere.
+///
+/// # Shapes
+/// any → the same
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !uses_kiln_kernel_any(&x.device()) {
+        return burn::tensor::activation::silu(x);
+    }
+    use burn::backend::Dispatch;
+    Tensor::from_dispatch(<Dispatch as KilnBackend>::kiln_silu(x.into_dispatch()))
+}
+
+fn uses_kiln_kernel_any(device: &burn::tensor::Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        *device == burn::tensor::Device::flex() && kiln_kernels_enabled()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
 }
 
 /// Kiln's kernels run on `flex` (training and inference); other backends call Burn directly.

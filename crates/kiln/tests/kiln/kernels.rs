@@ -451,3 +451,35 @@ fn max_pool_matches_burn() {
         }
     }
 }
+
+/// Kiln's SiLU (`ops::silu`, one pass forward and backward on flex) gives Burn's
+/// `activation::silu` output and input gradient, on a contiguous tensor and on a transposed view.
+#[test]
+fn silu_matches_burn() {
+    let device = super::common::device();
+    let ad = device.clone().autodiff();
+    for transposed in [false, true] {
+        let run = |kiln_path: bool| {
+            // Values over [-6, 6]; the transposed case reads a strided view.
+            let x = tensor([2, 3, 20, 17], 77, &ad).mul_scalar(6.0).detach().require_grad();
+            let x_in = if transposed {
+                x.clone().swap_dims(2, 3)
+            } else {
+                x.clone()
+            };
+            let y = if kiln_path {
+                ops::silu(x_in)
+            } else {
+                burn::tensor::activation::silu(x_in)
+            };
+            let weights = tensor(y.dims(), 78, &ad);
+            let out = vec(y.clone());
+            let grads = (y * weights).sum().backward();
+            (out, vec(x.grad(&grads).unwrap()))
+        };
+        let (y_k, dx_k) = run(true);
+        let (y_b, dx_b) = run(false);
+        assert!(rel_err(&y_k, &y_b) < 1e-6, "output, transposed {transposed}");
+        assert!(rel_err(&dx_k, &dx_b) < 1e-6, "gradient, transposed {transposed}");
+    }
+}
