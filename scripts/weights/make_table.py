@@ -32,7 +32,11 @@ ARCHS = ["alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", 
          "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
          "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
          "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
-         "squeezenet1_0", "squeezenet1_1"]
+         "squeezenet1_0", "squeezenet1_1",
+         "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+         "densenet121", "densenet161", "densenet169", "densenet201",
+         "googlenet", "convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
+         "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf", "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf"]
 
 # torchvision's builders that set transform_input=True when weights are given.
 TRANSFORM_INPUT = {"inception_v3", "googlenet"}

@@ -2,7 +2,7 @@
 //! `forward_features` / `reset_classifier`). Segmentation and localization heads consume only
 //! this, so any backbone fits them.
 
-use crate::ImageClassifier;
+use crate::{Encoded, ImageClassifier};
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
@@ -43,4 +43,24 @@ pub trait Backbone: ImageClassifier + Sized {
     /// The same backbone with a freshly initialised classifier for `num_classes` classes (the
     /// transfer-learning head swap).
     fn reset_classifier(self, num_classes: usize, device: &Device) -> Self;
+
+    /// SegNet's view of the backbone, where the architecture downsamples only by 2×2 max pools
+    /// between its stages (VGG): the stages of [`Backbone::feature_info`] and, last, the map after
+    /// the final pool. `None` (the default) where it does not (ResNet and AlexNet downsample by
+    /// strided convolutions or overlapping 3×3 pools).
+    fn pooled_feature_info(&self) -> Option<Vec<FeatureInfo>> {
+        None
+    }
+
+    /// The stages of [`Backbone::pooled_feature_info`] with the argmax indices of every pool
+    /// (see [`Encoded`]), for max unpooling; `None` where the architecture does not pool so.
+    ///
+    /// # Shapes
+    /// - images `[batch, in_channels, h, w]`, `h` and `w` multiples of `2^pools`
+    /// - returns one feature map per pooled stage, and `pool_indices[i]` of the shape of
+    ///   `features[i + 1]` for every pool
+    fn forward_features_pooled(&self, images: Tensor<4>) -> Option<Encoded> {
+        let _ = images;
+        None
+    }
 }

@@ -36,23 +36,55 @@ pub trait Encoder: Module + ModuleDisplay + core::fmt::Display + 'static {
     }
 }
 
-/// Any classifier of the zoo used as an encoder: its [`Backbone::forward_features`] stages. Its
+/// Any classifier of the zoo used as an encoder: its [`Backbone::forward_features`] stages, or,
+/// with `pooled`, SegNet's view ([`Backbone::forward_features_pooled`]: the stages between 2×2 max
+/// pools, the map after the last pool, and every pool's indices) where the backbone offers it. Its
 /// classifier head is kept (unused) so that its weights load by their torchvision names.
 #[derive(Module, Debug)]
 pub struct BackboneEncoder<M> {
     /// The backbone.
     pub backbone: M,
+    /// Encode with the pools' indices (for max unpooling).
+    #[module(skip)]
+    pub pooled: bool,
+}
+
+impl<M: Backbone> BackboneEncoder<M> {
+    /// The backbone's stages as they are (`pooled: false`).
+    pub fn new(backbone: M) -> Self {
+        Self {
+            backbone,
+            pooled: false,
+        }
+    }
+
+    /// SegNet's view of the backbone where it has one.
+    pub fn pooled(backbone: M) -> Self {
+        Self { backbone, pooled: true }
+    }
 }
 
 impl<M: Backbone> Encoder for BackboneEncoder<M> {
     fn stages(&self) -> Vec<FeatureInfo> {
-        self.backbone.feature_info()
+        match self.pooled.then(|| self.backbone.pooled_feature_info()).flatten() {
+            Some(stages) => stages,
+            None => self.backbone.feature_info(),
+        }
     }
 
     fn encode(&self, images: Tensor<4>) -> Encoded {
+        if self.pools_with_indices()
+            && let Some(encoded) = self.backbone.forward_features_pooled(images.clone())
+        {
+            return encoded;
+        }
         let features = self.backbone.forward_features(images);
         let pool_indices = features.iter().map(|_| None).collect();
         Encoded { features, pool_indices }
+    }
+
+    fn pools_with_indices(&self) -> bool {
+        self.pooled && self.backbone.pooled_feature_info().is_some()
     }
 }
 

@@ -11,7 +11,7 @@
 use burn::{
     module::Module,
     nn::{
-        BatchNorm, Linear,
+        BatchNorm, LayerNorm, Linear,
         conv::Conv2d,
         pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d},
     },
@@ -317,6 +317,53 @@ pub fn linear(name: &str, linear: &Linear, x: Tensor<2>) -> Tensor<2> {
             &[d_out],
             linear.num_params(),
             (d_in * d_out) as u64,
+        );
+    }
+    y
+}
+
+/// `norm.forward(x)` (a LayerNorm over the last axis), traced. Like [`batch_norm`], no
+/// multiply-accumulates are counted (torchvision's GFLOPS count none) and the receptive field is
+/// unchanged. The recorded output is the shape the norm sees (channels-last for ConvNeXt's
+/// `LayerNorm2d`).
+///
+/// # Shapes
+/// `[b, ..., d]` → the same
+pub fn layer_norm<const D: usize>(name: &str, norm: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
+    let y = norm.forward(x);
+    if active() {
+        push(
+            name,
+            "LayerNorm".into(),
+            &y.dims()[1..],
+            crate::count_params(norm),
+            0,
+            None,
+        );
+    }
+    y
+}
+
+/// `linear.forward(x)` on the last axis of every position of `x` (ConvNeXt's per-pixel linear
+/// layers on `[b, h, w, c]`, a 1×1 convolution), traced. Unlike [`linear`] it keeps the receptive
+/// field: each output position depends on its own input position only. Multiply-accumulates:
+/// `d_in · d_out` per position.
+///
+/// # Shapes
+/// `[b, ..., d_in]` → `[b, ..., d_out]`
+pub fn linear_nd<const D: usize>(name: &str, linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+    let y = linear.forward(x);
+    if active() {
+        let [d_in, d_out] = linear.weight.dims();
+        let dims = y.dims();
+        let positions: usize = dims.iter().skip(1).take(D.saturating_sub(2)).product();
+        push(
+            name,
+            format!("Linear {d_in}→{d_out}"),
+            &dims[1..],
+            linear.num_params(),
+            (positions * d_in * d_out) as u64,
+            None,
         );
     }
     y

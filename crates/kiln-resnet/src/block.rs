@@ -29,6 +29,18 @@ pub(crate) fn conv(in_c: usize, out_c: usize, k: usize, stride: usize, device: &
         .init(device)
 }
 
+/// The bottleneck's 3×3 convolution: "same" padding, no bias, `groups` groups (1 for ResNet,
+/// ResNeXt's cardinality).
+fn grouped_conv3x3(c: usize, stride: usize, groups: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([c, c], [3, 3])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_groups(groups)
+        .with_bias(false)
+        .with_initializer(kaiming_fan_out())
+        .init(device)
+}
+
 pub(crate) fn bn(c: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(c).init(device)
 }
@@ -59,12 +71,36 @@ impl Downsample {
     }
 }
 
+/// The inner width of a bottleneck: torchvision's `groups` and `width_per_group` (ResNeXt's
+/// cardinality and group width; Wide ResNet's doubled width). `1 × 64` is plain ResNet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Width {
+    /// Groups of the 3×3 convolution.
+    pub groups: usize,
+    /// Channels per group at `planes = 64`.
+    pub width_per_group: usize,
+}
+
+impl Width {
+    /// Plain ResNet.
+    pub const PLAIN: Width = Width {
+        groups: 1,
+        width_per_group: 64,
+    };
+
+    /// The 3×3 convolution's channels for `planes`: `planes · width_per_group / 64 · groups`.
+    pub fn channels(self, planes: usize) -> usize {
+        planes * self.width_per_group / 64 * self.groups
+    }
+}
+
 /// What `ResNet` needs from a block type.
 pub trait ResidualBlock: Module + ModuleDisplay + Sized + 'static {
     /// Output channels per `planes` (1 for BasicBlock, 4 for Bottleneck).
     const EXPANSION: usize;
-    /// The block taking `in_c` channels to `planes * EXPANSION`, striding by `stride`.
-    fn new(in_c: usize, planes: usize, stride: usize, device: &Device) -> Self;
+    /// The block taking `in_c` channels to `planes * EXPANSION`, striding by `stride`, with the
+    /// inner `width` (basic blocks have only the plain one).
+    fn new(in_c: usize, planes: usize, stride: usize, width: Width, device: &Device) -> Self;
     /// # Shapes
     /// `[b, in_c, h, w]` → `[b, planes·EXPANSION, h/stride, w/stride]`
     fn forward(&self, x: Tensor<4>) -> Tensor<4>;
@@ -99,7 +135,12 @@ pub struct BasicBlock {
 impl ResidualBlock for BasicBlock {
     const EXPANSION: usize = 1;
 
-    fn new(in_c: usize, planes: usize, stride: usize, device: &Device) -> Self {
+    fn new(in_c: usize, planes: usize, stride: usize, width: Width, device: &Device) -> Self {
+        debug_assert_eq!(
+            width,
+            Width::PLAIN,
+            "BasicBlock only supports groups=1 and base_width=64"
+        );
         Self {
             conv1: conv(in_c, planes, 3, stride, device),
             bn1: bn(planes, device),
@@ -125,7 +166,8 @@ impl ResidualBlock for BasicBlock {
     }
 }
 
-/// 1×1 reduce, 3×3 (carrying the stride: torchvision's V1.5), 1×1 expand ×4: ResNet-50/101/152.
+/// 1×1 reduce, 3×3 (carrying the stride: torchvision's V1.5; grouped for ResNeXt), 1×1 expand ×4:
+/// ResNet-50/101/152, ResNeXt, Wide ResNet.
 #[derive(Module, Debug)]
 pub struct Bottleneck {
     /// 1×1 to `planes`.
@@ -147,14 +189,16 @@ pub struct Bottleneck {
 impl ResidualBlock for Bottleneck {
     const EXPANSION: usize = 4;
 
-    fn new(in_c: usize, planes: usize, stride: usize, device: &Device) -> Self {
+    fn new(in_c: usize, planes: usize, stride: usize, width: Width, device: &Device) -> Self {
         let out = planes * Self::EXPANSION;
+        let inner = width.channels(planes);
+        let conv2 = grouped_conv3x3(inner, stride, width.groups, device);
         Self {
-            conv1: conv(in_c, planes, 1, 1, device),
-            bn1: bn(planes, device),
-            conv2: conv(planes, planes, 3, stride, device),
-            bn2: bn(planes, device),
-            conv3: conv(planes, out, 1, 1, device),
+            conv1: conv(in_c, inner, 1, 1, device),
+            bn1: bn(inner, device),
+            conv2,
+            bn2: bn(inner, device),
+            conv3: conv(inner, out, 1, 1, device),
             bn3: bn(out, device),
             downsample: downsample_if_needed(in_c, out, stride, device),
         }

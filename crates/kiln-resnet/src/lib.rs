@@ -1,4 +1,6 @@
-//! ResNet (He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", 2015) as
+//! ResNet (He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", 2015), with
+//! ResNeXt (Xie et al., 2017: grouped 3×3 convolutions) and Wide ResNet (Zagoruyko & Komodakis,
+//! 2016: twice the bottleneck width) as variants of the bottleneck's width, as
 //! torchvision builds it: V1.5 (the stride of a bottleneck is on its 3×3 convolution), field names
 //! equal to torchvision's `state_dict` keys (`conv1`, `bn1`, `layer1.0.conv1`, `fc`), plus a
 //! small-image stem (3×3 convolution, no max pooling) for 28–32 px inputs.
@@ -6,7 +8,7 @@
 mod block;
 mod resnet;
 
-pub use block::{BasicBlock, Bottleneck, Downsample, ResidualBlock};
+pub use block::{BasicBlock, Bottleneck, Downsample, ResidualBlock, Width};
 pub use resnet::{RESNET_VARIANTS, ResNet, ResNetConfig, ResNetVariant, Stem};
 
 /// Key rules for torchvision's ResNet checkpoints: the shortcut projection is a `Sequential`

@@ -1,6 +1,6 @@
 //! The ResNet model and its variants as data.
 
-use crate::block::{BasicBlock, Bottleneck, ResidualBlock, bn, conv};
+use crate::block::{BasicBlock, Bottleneck, ResidualBlock, Width, bn, conv};
 use burn::{
     config::Config,
     module::Module,
@@ -23,35 +23,44 @@ pub struct ResNetVariant {
     pub bottleneck: bool,
     /// Blocks per stage.
     pub layers: [usize; 4],
+    /// Groups of the bottleneck's 3×3 convolution (ResNeXt's cardinality).
+    pub groups: usize,
+    /// Channels per group at 64 planes (64 for ResNet, 4 or 8 for ResNeXt, 128 for Wide ResNet).
+    pub width_per_group: usize,
 }
 
-/// Every ResNet of torchvision.
-pub const RESNET_VARIANTS: [ResNetVariant; 5] = [
+const fn plain(name: &'static str, bottleneck: bool, layers: [usize; 4]) -> ResNetVariant {
     ResNetVariant {
-        name: "resnet18",
-        bottleneck: false,
-        layers: [2, 2, 2, 2],
-    },
+        name,
+        bottleneck,
+        layers,
+        groups: 1,
+        width_per_group: 64,
+    }
+}
+
+const fn wide(name: &'static str, layers: [usize; 4], groups: usize, width_per_group: usize) -> ResNetVariant {
     ResNetVariant {
-        name: "resnet34",
-        bottleneck: false,
-        layers: [3, 4, 6, 3],
-    },
-    ResNetVariant {
-        name: "resnet50",
+        name,
         bottleneck: true,
-        layers: [3, 4, 6, 3],
-    },
-    ResNetVariant {
-        name: "resnet101",
-        bottleneck: true,
-        layers: [3, 4, 23, 3],
-    },
-    ResNetVariant {
-        name: "resnet152",
-        bottleneck: true,
-        layers: [3, 8, 36, 3],
-    },
+        layers,
+        groups,
+        width_per_group,
+    }
+}
+
+/// Every ResNet, ResNeXt and Wide ResNet of torchvision.
+pub const RESNET_VARIANTS: [ResNetVariant; 10] = [
+    plain("resnet18", false, [2, 2, 2, 2]),
+    plain("resnet34", false, [3, 4, 6, 3]),
+    plain("resnet50", true, [3, 4, 6, 3]),
+    plain("resnet101", true, [3, 4, 23, 3]),
+    plain("resnet152", true, [3, 8, 36, 3]),
+    wide("resnext50_32x4d", [3, 4, 6, 3], 32, 4),
+    wide("resnext101_32x8d", [3, 4, 23, 3], 32, 8),
+    wide("resnext101_64x4d", [3, 4, 23, 3], 64, 4),
+    wide("wide_resnet50_2", [3, 4, 6, 3], 1, 128),
+    wide("wide_resnet101_2", [3, 4, 23, 3], 1, 128),
 ];
 
 /// The first layers.
@@ -82,12 +91,27 @@ pub struct ResNetConfig {
     /// ImageNet or small-image stem.
     #[config(default = "Stem::Imagenet")]
     pub stem: Stem,
+    /// Groups of the bottleneck's 3×3 convolution (ResNeXt).
+    #[config(default = 1)]
+    pub groups: usize,
+    /// Channels per group at 64 planes (Wide ResNet: 128).
+    #[config(default = 64)]
+    pub width_per_group: usize,
 }
 
 impl ResNetConfig {
     /// The configuration of a table row.
     pub fn from_variant(v: &ResNetVariant) -> Self {
         Self::new(v.layers, v.bottleneck)
+            .with_groups(v.groups)
+            .with_width_per_group(v.width_per_group)
+    }
+
+    fn width(&self) -> Width {
+        Width {
+            groups: self.groups,
+            width_per_group: self.width_per_group,
+        }
     }
 }
 
@@ -131,11 +155,12 @@ fn make_layer<B: ResidualBlock>(
     planes: usize,
     blocks: usize,
     stride: usize,
+    width: Width,
     device: &Device,
 ) -> Vec<B> {
     (0..blocks)
         .map(|i| {
-            let block = B::new(*in_c, planes, if i == 0 { stride } else { 1 }, device);
+            let block = B::new(*in_c, planes, if i == 0 { stride } else { 1 }, width, device);
             *in_c = planes * B::EXPANSION;
             block
         })
@@ -143,9 +168,14 @@ fn make_layer<B: ResidualBlock>(
 }
 
 impl ResNetConfig {
-    /// Builds a ResNet of basic blocks (ResNet-18/34). `self.bottleneck` must be false.
+    /// Builds a ResNet of basic blocks (ResNet-18/34). `self.bottleneck` must be false, and the
+    /// width plain (torchvision: "BasicBlock only supports groups=1 and base_width=64").
     pub fn init_basic(&self, device: &Device) -> ResNet<BasicBlock> {
         assert!(!self.bottleneck, "init_basic on a bottleneck configuration");
+        assert!(
+            self.width() == Width::PLAIN,
+            "BasicBlock only supports groups=1 and width_per_group=64"
+        );
         self.init_with(device)
     }
 
@@ -170,10 +200,11 @@ impl ResNetConfig {
             Stem::Small => (conv(self.in_channels, 64, 3, 1, device), None),
         };
         let mut c = 64;
-        let layer1 = make_layer(&mut c, 64, self.layers[0], 1, device);
-        let layer2 = make_layer(&mut c, 128, self.layers[1], 2, device);
-        let layer3 = make_layer(&mut c, 256, self.layers[2], 2, device);
-        let layer4 = make_layer(&mut c, 512, self.layers[3], 2, device);
+        let w = self.width();
+        let layer1 = make_layer(&mut c, 64, self.layers[0], 1, w, device);
+        let layer2 = make_layer(&mut c, 128, self.layers[1], 2, w, device);
+        let layer3 = make_layer(&mut c, 256, self.layers[2], 2, w, device);
+        let layer4 = make_layer(&mut c, 512, self.layers[3], 2, w, device);
         ResNet {
             conv1,
             bn1: bn(64, device),

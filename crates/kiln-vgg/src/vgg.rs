@@ -8,9 +8,9 @@ use burn::{
         conv::{Conv2d, Conv2dConfig},
         pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig},
     },
-    tensor::{Device, Tensor, activation::relu},
+    tensor::{Device, Tensor, activation::relu, module::max_pool2d_with_indices, ops::MaxPoolOptions},
 };
-use kiln_core::{Backbone, FeatureInfo, ImageClassifier, trace};
+use kiln_core::{Backbone, Encoded, FeatureInfo, ImageClassifier, trace};
 
 /// 0 stands for a 2×2 max pooling ("M" in torchvision's table), any other number for a 3×3
 /// convolution with that many output maps.
@@ -256,6 +256,45 @@ impl Backbone for Vgg {
             }
             stages
         })
+    }
+
+    /// SegNet's encoder (Badrinarayanan et al. 2017 use VGG-16's 13 convolutions): the five
+    /// stages and the map after the fifth pool (reduction 32).
+    fn pooled_feature_info(&self) -> Option<Vec<FeatureInfo>> {
+        let mut info = self.feature_info();
+        let last = info.last()?.clone();
+        info.push(FeatureInfo::new("features.pool5", last.channels, last.reduction * 2));
+        Some(info)
+    }
+
+    /// The stages of [`Backbone::forward_features`] and the fifth pool's output, each of VGG's
+    /// five 2×2 max pools with its argmax indices.
+    fn forward_features_pooled(&self, images: Tensor<4>) -> Option<Encoded> {
+        let pool = |x: Tensor<4>| max_pool2d_with_indices(x, MaxPoolOptions::new([2, 2]));
+        Some(trace::scope("features", || {
+            let (mut features, mut pool_indices) = (Vec::new(), Vec::new());
+            let mut x = images;
+            for (i, conv) in self.features.iter().enumerate() {
+                if i > 0 && self.pool_after[i - 1] {
+                    let (pooled, indices) = pool(x);
+                    pool_indices.push(Some(indices));
+                    x = pooled;
+                }
+                x = trace::conv2d(&i.to_string(), conv, x);
+                if let Some(bn) = self.bn.get(i) {
+                    x = trace::batch_norm(&format!("{i}.bn"), bn, x);
+                }
+                x = relu(x);
+                if self.pool_after[i] {
+                    features.push(x.clone());
+                }
+            }
+            let (pooled, indices) = pool(x); // [b, 512, h/32, w/32]
+            pool_indices.push(Some(indices));
+            pool_indices.push(None);
+            features.push(pooled);
+            Encoded { features, pool_indices }
+        }))
     }
 
     fn reset_classifier(mut self, num_classes: usize, device: &Device) -> Self {

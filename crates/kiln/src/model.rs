@@ -5,12 +5,16 @@ use burn::{
     tensor::{Device, Tensor},
 };
 use kiln_alexnet::AlexNet;
+use kiln_convnext::ConvNext;
 use kiln_core::{Backbone, FeatureInfo, ImageClassifier};
+use kiln_densenet::DenseNet;
 use kiln_efficientnet::EfficientNet;
+use kiln_googlenet::GoogLeNet;
 use kiln_inception::InceptionV3;
 use kiln_lenet::LeNet5;
 use kiln_mnasnet::MnasNet;
 use kiln_mobilenet::{MobileNetV2, MobileNetV3};
+use kiln_regnet::RegNet;
 use kiln_resnet::{BasicBlock, Bottleneck, ResNet};
 use kiln_shufflenet::ShuffleNetV2;
 use kiln_squeezenet::SqueezeNet;
@@ -44,6 +48,14 @@ pub enum Model {
     ShuffleNetV2(ShuffleNetV2),
     /// SqueezeNet 1.0 / 1.1.
     SqueezeNet(SqueezeNet),
+    /// DenseNet-121 / 161 / 169 / 201.
+    DenseNet(DenseNet),
+    /// GoogLeNet (Inception v1).
+    GoogLeNet(GoogLeNet),
+    /// ConvNeXt tiny / small / base / large.
+    ConvNext(ConvNext),
+    /// RegNet X and Y.
+    RegNet(RegNet),
 }
 
 /// Calls `$body` with `$m` bound to the architecture inside a [`Model`].
@@ -62,6 +74,10 @@ macro_rules! each {
             Model::MnasNet($m) => $body,
             Model::ShuffleNetV2($m) => $body,
             Model::SqueezeNet($m) => $body,
+            Model::DenseNet($m) => $body,
+            Model::GoogLeNet($m) => $body,
+            Model::ConvNext($m) => $body,
+            Model::RegNet($m) => $body,
         }
     };
 }
@@ -89,6 +105,14 @@ impl Backbone for Model {
         each!(self, m => m.forward_features(images))
     }
 
+    fn pooled_feature_info(&self) -> Option<Vec<FeatureInfo>> {
+        each!(self, m => m.pooled_feature_info())
+    }
+
+    fn forward_features_pooled(&self, images: Tensor<4>) -> Option<kiln_core::Encoded> {
+        each!(self, m => m.forward_features_pooled(images))
+    }
+
     fn reset_classifier(self, num_classes: usize, device: &Device) -> Self {
         match self {
             Model::LeNet5(m) => Model::LeNet5(m.reset_classifier(num_classes, device)),
@@ -103,6 +127,10 @@ impl Backbone for Model {
             Model::MnasNet(m) => Model::MnasNet(m.reset_classifier(num_classes, device)),
             Model::ShuffleNetV2(m) => Model::ShuffleNetV2(m.reset_classifier(num_classes, device)),
             Model::SqueezeNet(m) => Model::SqueezeNet(m.reset_classifier(num_classes, device)),
+            Model::DenseNet(m) => Model::DenseNet(m.reset_classifier(num_classes, device)),
+            Model::GoogLeNet(m) => Model::GoogLeNet(m.reset_classifier(num_classes, device)),
+            Model::ConvNext(m) => Model::ConvNext(m.reset_classifier(num_classes, device)),
+            Model::RegNet(m) => Model::RegNet(m.reset_classifier(num_classes, device)),
         }
     }
 }

@@ -3,12 +3,16 @@
 use crate::Model;
 use burn::tensor::Device;
 use kiln_alexnet::AlexNetConfig;
+use kiln_convnext::{CONVNEXT_VARIANTS, ConvNextConfig};
 use kiln_core::Activation;
+use kiln_densenet::{DENSENET_VARIANTS, DenseNetConfig};
 use kiln_efficientnet::{EFFICIENTNET_VARIANTS, EfficientNetConfig};
+use kiln_googlenet::GoogLeNetConfig;
 use kiln_inception::InceptionV3Config;
 use kiln_lenet::LeNet5Config;
 use kiln_mnasnet::{MNASNET_VARIANTS, MnasNetConfig};
 use kiln_mobilenet::{MOBILENET_V3_VARIANTS, MobileNetV2Config, MobileNetV3Config};
+use kiln_regnet::{REGNET_VARIANTS, RegNetConfig};
 use kiln_resnet::{RESNET_VARIANTS, ResNetConfig, Stem};
 use kiln_shufflenet::{SHUFFLENET_VARIANTS, ShuffleNetV2Config};
 use kiln_squeezenet::{SQUEEZENET_VARIANTS, SqueezeNetConfig};
@@ -27,7 +31,7 @@ pub enum Family {
     Vgg,
     /// Inception v3.
     Inception,
-    /// ResNet (depth from the name).
+    /// ResNet, ResNeXt and Wide ResNet (depth and width from the name).
     ResNet,
     /// MobileNet V2.
     MobileNetV2,
@@ -41,6 +45,14 @@ pub enum Family {
     ShuffleNetV2,
     /// SqueezeNet (1.0 or 1.1 from the name).
     SqueezeNet,
+    /// DenseNet (depth from the name).
+    DenseNet,
+    /// GoogLeNet (Inception v1).
+    GoogLeNet,
+    /// ConvNeXt (size from the name).
+    ConvNext,
+    /// RegNet X and Y (size from the name).
+    RegNet,
 }
 
 /// A registered architecture.
@@ -65,12 +77,18 @@ const ALEXNET: &str = "Krizhevsky et al. 2012, ImageNet classification with deep
 const VGG: &str = "Simonyan & Zisserman 2014, Very deep convolutional networks";
 const INCEPTION: &str = "Szegedy et al. 2015, Rethinking the Inception architecture";
 const RESNET: &str = "He et al. 2015, Deep residual learning for image recognition";
+const RESNEXT: &str = "Xie et al. 2017, Aggregated residual transformations for deep neural networks";
+const WIDE_RESNET: &str = "Zagoruyko & Komodakis 2016, Wide residual networks";
 const MOBILENET_V2: &str = "Sandler et al. 2018, MobileNetV2: Inverted residuals and linear bottlenecks";
 const MOBILENET_V3: &str = "Howard et al. 2019, Searching for MobileNetV3";
 const EFFICIENTNET: &str = "Tan & Le 2019, EfficientNet: Rethinking model scaling for CNNs";
 const MNASNET: &str = "Tan et al. 2018, MnasNet: Platform-aware neural architecture search for mobile";
 const SHUFFLENET_V2: &str = "Ma et al. 2018, ShuffleNet V2: Practical guidelines for efficient CNN architecture design";
 const SQUEEZENET: &str = "Iandola et al. 2016, SqueezeNet: AlexNet-level accuracy with 50x fewer parameters";
+const GOOGLENET: &str = "Szegedy et al. 2015, Going deeper with convolutions";
+const REGNET: &str = "Radosavovic et al. 2020, Designing network design spaces";
+const CONVNEXT: &str = "Liu et al. 2022, A ConvNet for the 2020s";
+const DENSENET: &str = "Huang et al. 2017, Densely connected convolutional networks";
 const EFFICIENTNET_V2: &str = "Tan & Le 2021, EfficientNetV2: Smaller models and faster training";
 
 macro_rules! entry {
@@ -110,6 +128,18 @@ const MODELS: &[ModelInfo] = &[
     entry!("resnet50", &[], ResNet, RESNET, 224, 8),
     entry!("resnet101", &[], ResNet, RESNET, 224, 8),
     entry!("resnet152", &[], ResNet, RESNET, 224, 8),
+    entry!("resnext50_32x4d", &["resnext50", "resnext"], ResNet, RESNEXT, 224, 8),
+    entry!("resnext101_32x8d", &[], ResNet, RESNEXT, 224, 8),
+    entry!("resnext101_64x4d", &[], ResNet, RESNEXT, 224, 8),
+    entry!(
+        "wide_resnet50_2",
+        &["wide_resnet", "wide_resnet50"],
+        ResNet,
+        WIDE_RESNET,
+        224,
+        8
+    ),
+    entry!("wide_resnet101_2", &[], ResNet, WIDE_RESNET, 224, 8),
     entry!("mobilenet_v2", &["mobilenetv2"], MobileNetV2, MOBILENET_V2, 224, 32),
     entry!(
         "mobilenet_v3_large",
@@ -155,6 +185,36 @@ const MODELS: &[ModelInfo] = &[
     entry!("shufflenet_v2_x2_0", &[], ShuffleNetV2, SHUFFLENET_V2, 224, 32),
     entry!("squeezenet1_0", &["squeezenet"], SqueezeNet, SQUEEZENET, 224, 32),
     entry!("squeezenet1_1", &[], SqueezeNet, SQUEEZENET, 224, 32),
+    entry!("densenet121", &["densenet"], DenseNet, DENSENET, 224, 32),
+    entry!("densenet161", &[], DenseNet, DENSENET, 224, 32),
+    entry!("densenet169", &[], DenseNet, DENSENET, 224, 32),
+    entry!("densenet201", &[], DenseNet, DENSENET, 224, 32),
+    entry!(
+        "googlenet",
+        &["inception_v1", "inceptionv1"],
+        GoogLeNet,
+        GOOGLENET,
+        224,
+        32
+    ),
+    entry!("convnext_tiny", &["convnext"], ConvNext, CONVNEXT, 224, 32),
+    entry!("convnext_small", &[], ConvNext, CONVNEXT, 224, 32),
+    entry!("convnext_base", &[], ConvNext, CONVNEXT, 224, 32),
+    entry!("convnext_large", &[], ConvNext, CONVNEXT, 224, 32),
+    entry!("regnet_x_400mf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_x_800mf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_x_1_6gf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_x_3_2gf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_x_8gf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_x_16gf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_x_32gf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_y_400mf", &["regnet"], RegNet, REGNET, 224, 32),
+    entry!("regnet_y_800mf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_y_1_6gf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_y_3_2gf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_y_8gf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_y_16gf", &[], RegNet, REGNET, 224, 32),
+    entry!("regnet_y_32gf", &[], RegNet, REGNET, 224, 32),
 ];
 
 /// Every registered model, in registry order.
@@ -227,7 +287,7 @@ pub struct BuildOptions {
     /// ResNet: force the small-image stem (3×3, no max pool) on or off; by default it is used
     /// below 64 pixels.
     pub small_stem: Option<bool>,
-    /// Inception v3: torchvision's `transform_input` (inputs normalised with ImageNet's
+    /// Inception v3 and GoogLeNet: torchvision's `transform_input` (inputs normalised with ImageNet's
     /// statistics re-normalised to (x - 0.5) / 0.5, as its pretrained weights expect);
     /// default off, as torchvision's builder without weights.
     pub transform_input: Option<bool>,
@@ -309,6 +369,32 @@ pub(crate) fn squeezenet_config(name: &str) -> SqueezeNetConfig {
     SqueezeNetConfig::from_variant(v)
 }
 
+/// The configuration of a DenseNet table row.
+pub(crate) fn densenet_config(name: &str) -> DenseNetConfig {
+    let v = DENSENET_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
+    DenseNetConfig::from_variant(v)
+}
+
+/// The configuration of a RegNet table row.
+pub(crate) fn regnet_config(name: &str) -> RegNetConfig {
+    let v = REGNET_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
+    RegNetConfig::from_variant(v)
+}
+
+pub(crate) fn convnext_config(name: &str) -> ConvNextConfig {
+    let v = CONVNEXT_VARIANTS
+        .iter()
+        .find(|v| v.name == name)
+        .expect("registry and table agree");
+    ConvNextConfig::from_variant(v)
+}
+
 fn vgg_config(name: &str) -> VggConfig {
     let v = VGG_VARIANTS
         .iter()
@@ -367,6 +453,15 @@ impl ModelSpec {
             Family::MnasNet => to_json(&mnasnet_config(info.name).with_num_classes(nc).with_in_channels(ic)),
             Family::ShuffleNetV2 => to_json(&shufflenet_config(info.name).with_num_classes(nc).with_in_channels(ic)),
             Family::SqueezeNet => to_json(&squeezenet_config(info.name).with_num_classes(nc).with_in_channels(ic)),
+            Family::DenseNet => to_json(&densenet_config(info.name).with_num_classes(nc).with_in_channels(ic)),
+            Family::GoogLeNet => to_json(
+                &GoogLeNetConfig::new()
+                    .with_num_classes(nc)
+                    .with_in_channels(ic)
+                    .with_transform_input(options.transform_input.unwrap_or(false)),
+            ),
+            Family::ConvNext => to_json(&convnext_config(info.name).with_num_classes(nc).with_in_channels(ic)),
+            Family::RegNet => to_json(&regnet_config(info.name).with_num_classes(nc).with_in_channels(ic)),
         };
         Ok(Self {
             arch: info.name.to_string(),
@@ -441,6 +536,10 @@ pub(crate) fn build_lazy(spec: &ModelSpec, device: &Device) -> Result<Model, Reg
         Family::MnasNet => Model::MnasNet(from_json::<MnasNetConfig>(arch, &spec.config)?.init(device)),
         Family::ShuffleNetV2 => Model::ShuffleNetV2(from_json::<ShuffleNetV2Config>(arch, &spec.config)?.init(device)),
         Family::SqueezeNet => Model::SqueezeNet(from_json::<SqueezeNetConfig>(arch, &spec.config)?.init(device)),
+        Family::DenseNet => Model::DenseNet(from_json::<DenseNetConfig>(arch, &spec.config)?.init(device)),
+        Family::GoogLeNet => Model::GoogLeNet(from_json::<GoogLeNetConfig>(arch, &spec.config)?.init(device)),
+        Family::ConvNext => Model::ConvNext(from_json::<ConvNextConfig>(arch, &spec.config)?.init(device)),
+        Family::RegNet => Model::RegNet(from_json::<RegNetConfig>(arch, &spec.config)?.init(device)),
     })
 }
 

@@ -38,6 +38,10 @@ pub fn key_rules(arch: &str) -> Result<KeyRules, RegistryError> {
         Family::MnasNet => kiln_mnasnet::key_rules(),
         Family::ShuffleNetV2 => kiln_shufflenet::key_rules(),
         Family::SqueezeNet => kiln_squeezenet::key_rules(crate::registry::squeezenet_config(info.name).version),
+        Family::DenseNet => kiln_densenet::key_rules(&crate::registry::densenet_config(info.name)),
+        Family::GoogLeNet => kiln_googlenet::key_rules(),
+        Family::ConvNext => kiln_convnext::key_rules(&crate::registry::convnext_config(info.name)),
+        Family::RegNet => kiln_regnet::key_rules(&crate::registry::regnet_config(info.name)),
     })
 }
 
@@ -250,7 +254,7 @@ pub fn load_pretrained(
     let transform_input = options
         .transform_input
         .or(entry.map(|e| e.transform_input))
-        .unwrap_or(info.family == Family::Inception);
+        .unwrap_or(matches!(info.family, Family::Inception | Family::GoogLeNet));
     let build = crate::BuildOptions {
         transform_input: Some(transform_input),
         ..crate::BuildOptions::new(0, options.in_channels.unwrap_or(info.input[0]))

@@ -61,7 +61,6 @@ pub trait KilnBackend: Backend {
     /// # Shapes
     /// any → the same
     fn kiln_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        use burn::backend::ops::{ActivationOps, FloatTensorOps};
         Self::float_mul(x.clone(), Self::sigmoid(x))
     }
 
@@ -70,7 +69,6 @@ pub trait KilnBackend: Backend {
     /// # Shapes
     /// `x`, `grad` of one shape → the same
     fn kiln_silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        use burn::backend::ops::{ActivationOps, FloatTensorOps};
         let s = Self::sigmoid(x.clone());
         let one_minus_s = Self::float_add_scalar(Self::float_neg(s.clone()), 1f32.into());
         let inner = Self::float_add_scalar(Self::float_mul(x, one_minus_s), 1f32.into());

@@ -17,6 +17,7 @@ mod error;
 mod read;
 pub mod select;
 
+mod channels;
 pub use error::ImportError;
 pub use read::{Checkpoint, WeightFormat, detect_format, file_keys, read};
 
@@ -76,12 +77,20 @@ pub struct ImportReport {
     pub stripped_prefix: Option<String>,
     /// The top-level key the state dict was read from, if any.
     pub top_level_key: Option<String>,
+    /// Convolution weights of 3 input channels converted for the model's (`conv1.weight (3 → 1
+    /// channels)`): summed for grey, repeated and scaled otherwise, as timm does.
+    pub adapted_input: Vec<String>,
 }
 
 impl ImportReport {
     /// The report's lines for a person: what was loaded, converted, left out and skipped.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
+        for a in &self.adapted_input {
+            lines.push(format!(
+                "adapted {a} (RGB filters summed for grey input, or repeated and scaled by 3/c, as timm's adapt_input_conv)"
+            ));
+        }
         for (dtype, n) in &self.converted {
             lines.push(format!("converted {n} tensors from {dtype}"));
         }
@@ -198,14 +207,60 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
     for t in tensors.iter().filter(|t| t.dtype.is_float() && t.dtype != target) {
         *converted.entry(format!("{:?}", t.dtype)).or_default() += 1;
     }
-    let adapter: Box<dyn ModuleAdapter> = Box::new(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(target)));
-    let result = kiln_core::fsutil::guard("loading the tensors", || {
-        model.apply(tensors, None, Some(adapter), true)
+    let adapter = || -> Box<dyn ModuleAdapter> { Box::new(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(target))) };
+    // Kept (their bytes are read lazily, so this is cheap) for the input-channel adaptation below.
+    let originals = tensors.clone();
+    let mut result = kiln_core::fsutil::guard("loading the tensors", || {
+        model.apply(tensors, None, Some(adapter()), true)
     })
     .map_err(|reason| ImportError::Apply {
         path: path.to_path_buf(),
         reason,
     })?;
+
+    // An RGB first convolution into a model of other input channels: converted as timm does.
+    let mut adapted_input = Vec::new();
+    let mut retry = Vec::new();
+    result.errors.retain(|error| {
+        let ApplyError::ShapeMismatch {
+            path: key,
+            expected,
+            found,
+        } = error
+        else {
+            return true;
+        };
+        if !channels::adaptable(expected, found) {
+            return true;
+        }
+        let Some(t) = originals
+            .iter()
+            .find(|t| *key == t.name || key.ends_with(&format!(".{}", t.name)))
+        else {
+            return true;
+        };
+        match channels::adapt(t, expected[1]) {
+            Ok(converted) => {
+                adapted_input.push(format!("{} (3 → {} channels)", t.name, expected[1]));
+                retry.push(converted);
+                false
+            }
+            Err(_) => true,
+        }
+    });
+    if !retry.is_empty() {
+        let second = kiln_core::fsutil::guard("loading the tensors", || {
+            model.apply(retry, None, Some(adapter()), true)
+        })
+        .map_err(|reason| ImportError::Apply {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        result.errors.extend(second.errors);
+        result.applied.extend(second.applied);
+        let applied: std::collections::HashSet<String> = result.applied.iter().cloned().collect();
+        result.missing.retain(|(p, _)| !applied.contains(p));
+    }
 
     let mut mismatches = Vec::new();
     let mut head_reinitialised = Vec::new();
@@ -284,6 +339,7 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
             excluded,
             stripped_prefix: (!selection.prefix.is_empty()).then_some(selection.prefix),
             top_level_key: options.top_level_key.clone(),
+            adapted_input,
         },
     ))
 }

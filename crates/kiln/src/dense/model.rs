@@ -151,7 +151,17 @@ pub fn build_encoder(spec: &DenseSpec, device: &Device) -> Result<DenseEncoder, 
         None => ModelSpec::new(&spec.backbone, &options)?,
     };
     let backbone = build_spec(&backbone_spec, device)?;
-    Ok(DenseEncoder::Backbone(BackboneEncoder { backbone }))
+    Ok(DenseEncoder::Backbone(backbone_encoder(spec, backbone)))
+}
+
+/// A registered model as the encoder of `spec`: SegNet's pooled view (VGG's five pools with their
+/// indices) when the decoder unpools, its plain stages otherwise.
+pub fn backbone_encoder(spec: &DenseSpec, backbone: Model) -> BackboneEncoder<Model> {
+    if spec.upsample == Some(Upsample::Unpool) {
+        BackboneEncoder::pooled(backbone)
+    } else {
+        BackboneEncoder::new(backbone)
+    }
 }
 
 /// Builds the model a spec describes.

@@ -324,7 +324,7 @@ pub fn train_dense_on(
     }
     let mut model = build_dense(&spec, &ad).map_err(|e| TrainError::Config(e.to_string()))?;
     if let Some((backbone, _)) = pretrained {
-        let encoder = super::DenseEncoder::Backbone(kiln_core::BackboneEncoder { backbone });
+        let encoder = super::DenseEncoder::Backbone(super::model::backbone_encoder(&spec, backbone));
         model = match model {
             DenseModel::Segmenter(mut m) => {
                 m.encoder = encoder;

@@ -237,3 +237,76 @@ fn pretrained_backbone_weights_seed_the_encoder() {
     let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     assert!(max <= 3e-3, "first conv moved by {max}");
 }
+
+/// SegNet as in the paper: VGG16-BN's thirteen convolutions from a torchvision-layout checkpoint
+/// (formula weights under torchvision's keys, RGB) as the encoder of grey 64 px canvases — the
+/// first convolution's RGB filters summed for grey, as timm adapts them — with its five max
+/// pools' indices driving the unpooling decoder. Before, unpooling with any backbone was refused.
+#[test]
+fn segnet_on_a_pretrained_vgg16_bn_encoder_trains() {
+    use super::parity::{fixture_tensors, load_fixture, write_safetensors};
+    let dir = tempfile::tempdir().unwrap();
+    let f = load_fixture("vgg16_bn");
+    let ckpt = dir.path().join("vgg16_bn-imagenet.safetensors");
+    write_safetensors(&ckpt, &fixture_tensors(&f));
+
+    let device = device();
+    let spec = {
+        let mut s = DenseSpec::new(DenseTask::Segment(SegArch::SegNet), "vgg16_bn", 11, 1, [64, 64]);
+        s.upsample = Some(Upsample::Unpool);
+        s
+    };
+    let DenseModel::Segmenter(model) = build_dense(&spec, &device).unwrap() else {
+        panic!()
+    };
+    let stages: Vec<usize> = kiln_core::Encoder::stages(&model.encoder)
+        .iter()
+        .map(|s| s.reduction)
+        .collect();
+    assert_eq!(
+        stages,
+        [1, 2, 4, 8, 16, 32],
+        "five pools, the map after the last one included"
+    );
+    let y = model.forward(burn::tensor::Tensor::<4>::zeros([1, 1, 64, 64], &device));
+    assert_eq!(y.dims(), [1, 11, 64, 64]);
+
+    let mut config = DenseTrainConfig::new(DenseTask::Segment(SegArch::SegNet));
+    config.backbone = "vgg16_bn".into();
+    config.init_from = Some(ckpt);
+    config.image_size = 64;
+    config.fit.max_steps = Some(2);
+    config.fit.batch_size = 4;
+    let data = generated(DenseTask::Segment(SegArch::SegNet), 16, 8, 64);
+    let out = dir.path().join("segnet");
+    let report = train_dense_on(&config, data, &out, &device, false).unwrap();
+    assert!(report.epochs[0].train_loss.is_finite());
+    let (trained, card) = kiln::dense::load_dense(&out, &device).unwrap();
+    assert_eq!(card.dense.upsample, Some(Upsample::Unpool));
+    assert_eq!(card.dense.backbone_spec.as_ref().unwrap().arch, "vgg16_bn");
+    // The first convolution is the checkpoint's RGB filters summed (moved by two small steps).
+    let DenseModel::Segmenter(trained) = trained else {
+        panic!()
+    };
+    let kiln_core::BackboneEncoder { backbone, .. } = match trained.encoder {
+        kiln::dense::DenseEncoder::Backbone(e) => e,
+        _ => panic!("a VGG encoder"),
+    };
+    let kiln::Model::Vgg(vgg) = backbone else { panic!() };
+    let got: Vec<f32> = vgg.features[0].weight.val().into_data().try_to_vec().unwrap(); // [64, 1, 3, 3]
+    let (key, shape) = &f.keys[0];
+    assert_eq!(
+        (key.as_str(), shape.as_slice()),
+        ("features.0.weight", &[64usize, 3, 3, 3][..])
+    );
+    let rgb = super::parity::formula(key, shape, f.gain);
+    let summed: Vec<f32> = (0..64 * 9)
+        .map(|i| (0..3).map(|c| rgb[(i / 9) * 27 + c * 9 + i % 9]).sum())
+        .collect();
+    let max = got.iter().zip(&summed).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let scale = summed.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(
+        max < 0.05 * scale,
+        "first conv moved by {max} of {scale}: not the adapted checkpoint"
+    );
+}
