@@ -30,11 +30,15 @@ fn run(name: &str, block: &ConvBnAct, x: Tensor<4>) -> Tensor<4> {
     trace::scope(name, || block.forward(x))
 }
 
-/// 3×3 stride-1 average pooling with padding 1 (`count_include_pad`, as `F.avg_pool2d`).
-fn avg3(x: Tensor<4>) -> Tensor<4> {
+/// 3×3 stride-1 average pooling with padding 1 (the pool branches of blocks A, C and E). With
+/// `count_include_pad` (torchvision's `F.avg_pool2d`) a border window divides by 9, padding
+/// included; without (Keras's `AveragePooling2D(padding="same")`) by its count of real pixels
+/// (4 at a corner, 6 along an edge).
+fn avg3(x: Tensor<4>, count_include_pad: bool) -> Tensor<4> {
     let pool = AvgPool2dConfig::new([3, 3])
         .with_strides([1, 1])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_count_include_pad(count_include_pad)
         .init();
     trace::avg_pool2d("avg_pool", &pool, x)
 }
@@ -61,6 +65,8 @@ pub struct InceptionA {
     pub branch3x3dbl_3: ConvBnAct,
     /// After 3×3 average pooling, 1×1 → `pool_features`.
     pub branch_pool: ConvBnAct,
+    /// The pooling counts the padding in its border averages (torchvision; Keras does not).
+    pub count_include_pad: bool,
 }
 
 impl InceptionA {
@@ -74,7 +80,15 @@ impl InceptionA {
             branch3x3dbl_2: basic(64, 96, [3, 3], 1, [1, 1], device),
             branch3x3dbl_3: basic(96, 96, [3, 3], 1, [1, 1], device),
             branch_pool: basic(in_c, pool_features, [1, 1], 1, [0, 0], device),
+            count_include_pad: true,
         }
+    }
+
+    /// The block with its pool branch counting the padding (`true`, torchvision's, the default
+    /// of [`Self::new`]) or not (Keras's).
+    pub fn with_count_include_pad(mut self, count_include_pad: bool) -> Self {
+        self.count_include_pad = count_include_pad;
+        self
     }
 
     /// # Shapes
@@ -94,7 +108,7 @@ impl InceptionA {
             let y = run("branch3x3dbl_2", &self.branch3x3dbl_2, y);
             run("branch3x3dbl_3", &self.branch3x3dbl_3, y)
         });
-        let bp = br.run(|| run("branch_pool", &self.branch_pool, avg3(x)));
+        let bp = br.run(|| run("branch_pool", &self.branch_pool, avg3(x, self.count_include_pad)));
         br.join();
         Tensor::cat(vec![b1, b5, b3, bp], 1)
     }
@@ -163,6 +177,8 @@ pub struct InceptionC {
     pub branch7x7dbl_5: ConvBnAct,
     /// After 3×3 average pooling, 1×1 → 192.
     pub branch_pool: ConvBnAct,
+    /// The pooling counts the padding in its border averages (torchvision; Keras does not).
+    pub count_include_pad: bool,
 }
 
 impl InceptionC {
@@ -181,7 +197,15 @@ impl InceptionC {
             branch7x7dbl_4: basic(c7, c7, col, 1, pcol, device),
             branch7x7dbl_5: basic(c7, 192, row, 1, prow, device),
             branch_pool: basic(in_c, 192, [1, 1], 1, [0, 0], device),
+            count_include_pad: true,
         }
+    }
+
+    /// The block with its pool branch counting the padding (`true`, torchvision's, the default
+    /// of [`Self::new`]) or not (Keras's).
+    pub fn with_count_include_pad(mut self, count_include_pad: bool) -> Self {
+        self.count_include_pad = count_include_pad;
+        self
     }
 
     /// # Shapes
@@ -201,7 +225,7 @@ impl InceptionC {
             let y = run("branch7x7dbl_4", &self.branch7x7dbl_4, y);
             run("branch7x7dbl_5", &self.branch7x7dbl_5, y)
         });
-        let bp = br.run(|| run("branch_pool", &self.branch_pool, avg3(x)));
+        let bp = br.run(|| run("branch_pool", &self.branch_pool, avg3(x, self.count_include_pad)));
         br.join();
         Tensor::cat(vec![b1, b7, bd, bp], 1)
     }
@@ -281,6 +305,8 @@ pub struct InceptionE {
     pub branch3x3dbl_3b: ConvBnAct,
     /// After 3×3 average pooling, 1×1 → 192.
     pub branch_pool: ConvBnAct,
+    /// The pooling counts the padding in its border averages (torchvision; Keras does not).
+    pub count_include_pad: bool,
 }
 
 impl InceptionE {
@@ -296,7 +322,15 @@ impl InceptionE {
             branch3x3dbl_3a: basic(384, 384, [1, 3], 1, [0, 1], device),
             branch3x3dbl_3b: basic(384, 384, [3, 1], 1, [1, 0], device),
             branch_pool: basic(in_c, 192, [1, 1], 1, [0, 0], device),
+            count_include_pad: true,
         }
+    }
+
+    /// The block with its pool branch counting the padding (`true`, torchvision's, the default
+    /// of [`Self::new`]) or not (Keras's).
+    pub fn with_count_include_pad(mut self, count_include_pad: bool) -> Self {
+        self.count_include_pad = count_include_pad;
+        self
     }
 
     /// # Shapes
@@ -321,7 +355,7 @@ impl InceptionE {
             split.join();
             Tensor::cat(vec![a, b], 1)
         });
-        let bp = br.run(|| run("branch_pool", &self.branch_pool, avg3(x)));
+        let bp = br.run(|| run("branch_pool", &self.branch_pool, avg3(x, self.count_include_pad)));
         br.join();
         Tensor::cat(vec![b1, b3, bd, bp], 1)
     }
@@ -360,5 +394,63 @@ impl InceptionAux {
         let x = run("conv1", &self.conv1, x); // [b, 768, 1, 1]
         let x = adaptive_avg_pool2d(x, [1, 1]).flatten::<2>(1, 3); // [b, 768]
         trace::linear("fc", &self.fc, x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(x: Tensor<4>) -> Vec<f32> {
+        x.into_data().try_to_vec::<f32>().expect("f32 data")
+    }
+
+    /// The pool branches' 3×3 average of a constant map of ones: without `count_include_pad`
+    /// (Keras) every output is 1, the border ones included; with it (torchvision) a corner is
+    /// 4/9, an edge 6/9, the interior 1.
+    #[test]
+    fn pool_branch_border_average_with_and_without_the_padding() {
+        let device = Device::flex();
+        let ones = Tensor::<4>::ones([1, 2, 5, 5], &device);
+        let keras = values(avg3(ones.clone(), false));
+        assert_eq!(keras.len(), 2 * 5 * 5);
+        assert!(keras.iter().all(|v| (v - 1.0).abs() < 1e-6), "{keras:?}");
+        let torch = values(avg3(ones, true));
+        let at = |c: usize, h: usize, w: usize| torch[c * 25 + h * 5 + w];
+        for c in 0..2 {
+            for (h, w) in [(0, 0), (0, 4), (4, 0), (4, 4)] {
+                assert!((at(c, h, w) - 4.0 / 9.0).abs() < 1e-6, "corner ({h}, {w})");
+            }
+            assert!((at(c, 0, 2) - 6.0 / 9.0).abs() < 1e-6, "edge");
+            assert!((at(c, 2, 0) - 6.0 / 9.0).abs() < 1e-6, "edge");
+            assert!((at(c, 2, 2) - 1.0).abs() < 1e-6, "interior");
+        }
+    }
+
+    /// A block's pool branch follows its flag: Keras's and torchvision's outputs differ only
+    /// in the pool branch's channels, and only on the border.
+    #[test]
+    fn block_a_pool_branch_follows_the_flag() {
+        let device = Device::flex();
+        let torch = InceptionA::new(4, 8, &device);
+        assert!(torch.count_include_pad);
+        let keras = torch.clone().with_count_include_pad(false);
+        assert!(!keras.count_include_pad);
+        let x = Tensor::<4>::ones([1, 4, 5, 5], &device);
+        let (a, b) = (values(torch.forward(x.clone())), values(keras.forward(x)));
+        // Channels: 64 (1×1), 64 (5×5), 96 (3×3 double), 8 (pool branch); 5×5 each.
+        let pool_start = (64 + 64 + 96) * 25;
+        assert_eq!(a.len(), pool_start + 8 * 25);
+        assert!(
+            a[..pool_start]
+                .iter()
+                .zip(&b[..pool_start])
+                .all(|(x, y)| (x - y).abs() < 1e-6)
+        );
+        // The interior of the pool branch agrees (1×1 convolution of the same averages).
+        for c in 0..8 {
+            let i = pool_start + c * 25 + 2 * 5 + 2;
+            assert!((a[i] - b[i]).abs() < 1e-5);
+        }
     }
 }

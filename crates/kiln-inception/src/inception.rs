@@ -31,6 +31,40 @@ pub struct InceptionV3Config {
     /// Dropout before the classifier.
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// The 3×3 average pooling of the pool branches (blocks A, C, E) counts the zero padding in
+    /// its border averages (torchvision's `F.avg_pool2d`) or divides by the real pixels only
+    /// (`Some(false)`: Keras's `AveragePooling2D(padding="same")`). `None` is `true`: an `Option`
+    /// so that configurations saved before the field existed still load (Burn's `Config` derive
+    /// gives a missing field no default when deserialising; serde reads a missing `Option` as
+    /// `None`).
+    pub count_include_pad: Option<bool>,
+}
+
+impl InceptionV3Config {
+    /// Keras's `keras.applications` InceptionV3: torchvision's layers and branch order without
+    /// the auxiliary head, dropout or `transform_input`, and with pool branches that exclude the
+    /// padding from their averages. Keras's BatchNormalization has no `gamma` (`scale=False`);
+    /// Kiln's [`ConvBnAct`] keeps one, which the importer sets to 1. Layout: [`crate::keras_layout`].
+    ///
+    /// Parameters with 1000 classes: Keras counts 23,851,784 (`count_params()`, moving
+    /// statistics included; 23,817,352 trainable: convolutions, BatchNorm `beta`s, `predictions`).
+    /// Kiln adds one `gamma` per BatchNorm channel, C = 17,216 (94 BatchNorms): Burn's
+    /// `num_params()` is 23,851,784 + C = 23,869,000, and [`kiln_core::count_params`] (running
+    /// statistics left out, as PyTorch counts) 23,817,352 + C = 23,834,568, torchvision's count
+    /// without the auxiliary head.
+    pub fn keras() -> Self {
+        Self::new()
+            .with_aux_logits(false)
+            .with_transform_input(false)
+            .with_dropout(0.0)
+            .with_count_include_pad(Some(false))
+    }
+
+    /// Whether the pool branches count the padding (`count_include_pad` with its default, `true`,
+    /// resolved).
+    pub fn pool_counts_padding(&self) -> bool {
+        self.count_include_pad.unwrap_or(true)
+    }
 }
 
 /// The typed output of [`InceptionV3::forward`], torchvision's `InceptionOutputs`.
@@ -103,6 +137,7 @@ impl InceptionV3Config {
     /// Builds the model on `device`.
     pub fn init(&self, device: &Device) -> InceptionV3 {
         let d = device;
+        let pad = self.pool_counts_padding();
         InceptionV3 {
             Conv2d_1a_3x3: basic(self.in_channels, 32, [3, 3], 2, [0, 0], d),
             Conv2d_2a_3x3: basic(32, 32, [3, 3], 1, [0, 0], d),
@@ -110,18 +145,18 @@ impl InceptionV3Config {
             maxpool: MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init(),
             Conv2d_3b_1x1: basic(64, 80, [1, 1], 1, [0, 0], d),
             Conv2d_4a_3x3: basic(80, 192, [3, 3], 1, [0, 0], d),
-            Mixed_5b: InceptionA::new(192, 32, d),
-            Mixed_5c: InceptionA::new(256, 64, d),
-            Mixed_5d: InceptionA::new(288, 64, d),
+            Mixed_5b: InceptionA::new(192, 32, d).with_count_include_pad(pad),
+            Mixed_5c: InceptionA::new(256, 64, d).with_count_include_pad(pad),
+            Mixed_5d: InceptionA::new(288, 64, d).with_count_include_pad(pad),
             Mixed_6a: InceptionB::new(288, d),
-            Mixed_6b: InceptionC::new(768, 128, d),
-            Mixed_6c: InceptionC::new(768, 160, d),
-            Mixed_6d: InceptionC::new(768, 160, d),
-            Mixed_6e: InceptionC::new(768, 192, d),
+            Mixed_6b: InceptionC::new(768, 128, d).with_count_include_pad(pad),
+            Mixed_6c: InceptionC::new(768, 160, d).with_count_include_pad(pad),
+            Mixed_6d: InceptionC::new(768, 160, d).with_count_include_pad(pad),
+            Mixed_6e: InceptionC::new(768, 192, d).with_count_include_pad(pad),
             AuxLogits: self.aux_logits.then(|| InceptionAux::new(768, self.num_classes, d)),
             Mixed_7a: InceptionD::new(768, d),
-            Mixed_7b: InceptionE::new(1280, d),
-            Mixed_7c: InceptionE::new(2048, d),
+            Mixed_7b: InceptionE::new(1280, d).with_count_include_pad(pad),
+            Mixed_7c: InceptionE::new(2048, d).with_count_include_pad(pad),
             avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             dropout: DropoutConfig::new(self.dropout).init(),
             fc: LinearConfig::new(2048, self.num_classes).init(d),

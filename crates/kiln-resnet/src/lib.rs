@@ -4,11 +4,17 @@
 //! torchvision builds it: V1.5 (the stride of a bottleneck is on its 3×3 convolution), field names
 //! equal to torchvision's `state_dict` keys (`conv1`, `bn1`, `layer1.0.conv1`, `fc`), plus a
 //! small-image stem (3×3 convolution, no max pooling) for 28–32 px inputs.
+//!
+//! Keras's `keras.applications` ResNet50/101/152 (ResNet v1: stride on the block's first 1×1,
+//! a bias on every convolution, BatchNorm epsilon 1.001e-5) is a style of the same model
+//! ([`ResNetConfig::keras`], [`BlockStyle`]), with its weight files' layout in [`keras_layout`].
 
 mod block;
+mod keras;
 mod resnet;
 
-pub use block::{BasicBlock, Bottleneck, Downsample, ResidualBlock, Width};
+pub use block::{BasicBlock, BlockStyle, Bottleneck, Downsample, ResidualBlock, Width};
+pub use keras::keras_layout;
 pub use resnet::{RESNET_VARIANTS, ResNet, ResNetConfig, ResNetVariant, Stem};
 
 /// Key rules for torchvision's ResNet checkpoints: the shortcut projection is a `Sequential`

@@ -1,6 +1,6 @@
 //! The ResNet model and its variants as data.
 
-use crate::block::{BasicBlock, Bottleneck, ResidualBlock, Width, bn, conv};
+use crate::block::{BasicBlock, BlockStyle, Bottleneck, ResidualBlock, Width, bn, conv};
 use burn::{
     config::Config,
     module::Module,
@@ -97,6 +97,17 @@ pub struct ResNetConfig {
     /// Channels per group at 64 planes (Wide ResNet: 128).
     #[config(default = 64)]
     pub width_per_group: usize,
+    /// The bottleneck's stride on its first 1×1 convolution (Keras's ResNet v1) rather than on
+    /// its 3×3 (torchvision's V1.5). `None` is `false`: an `Option` so that configurations saved
+    /// before the field existed still load (Burn's `Config` derive gives a missing field no
+    /// default when deserialising; serde reads a missing `Option` as `None`).
+    pub stride_in_1x1: Option<bool>,
+    /// Every convolution has a bias, the stem's and the shortcuts' included (Keras's ResNet).
+    /// `None` is `false` (torchvision's), as for `stride_in_1x1`.
+    pub conv_bias: Option<bool>,
+    /// Epsilon of every BatchNorm (Keras's ResNet: 1.001e-5). `None` is torchvision's 1e-5, as
+    /// for `stride_in_1x1`.
+    pub bn_eps: Option<f64>,
 }
 
 impl ResNetConfig {
@@ -107,10 +118,54 @@ impl ResNetConfig {
             .with_width_per_group(v.width_per_group)
     }
 
+    /// Keras's `keras.applications` ResNet50, ResNet101 or ResNet152 (`depth` 50, 101, 152;
+    /// `None` otherwise): bottleneck blocks `[3, 4, 6, 3]`, `[3, 4, 23, 3]`, `[3, 8, 36, 3]`,
+    /// ImageNet stem, plain width, in Keras's "ResNet v1" style: stride on the first 1×1 of a
+    /// block and on its shortcut, a bias on every convolution, BatchNorm epsilon 1.001e-5.
+    ///
+    /// Parameters with 1000 classes: Burn's `num_params()` counts BatchNorm's running statistics
+    /// as Keras's `count_params()` counts its moving ones, and equals Keras's total;
+    /// [`kiln_core::count_params`] (PyTorch's count) equals Keras's trainable count:
+    ///
+    /// | depth | `num_params()` = Keras's total | `count_params` = Keras's trainable |
+    /// |---|---|---|
+    /// | 50 | 25,636,712 | 25,583,592 |
+    /// | 101 | 44,707,176 | 44,601,832 |
+    /// | 152 | 60,419,944 | 60,268,520 |
+    ///
+    /// The trainable counts are torchvision's (25,557,032, 44,549,160, 60,192,808) plus one
+    /// convolution bias per BatchNorm channel (26,560, 52,672, 75,712).
+    pub fn keras(depth: usize) -> Option<ResNetConfig> {
+        let layers = match depth {
+            50 => [3, 4, 6, 3],
+            101 => [3, 4, 23, 3],
+            152 => [3, 8, 36, 3],
+            _ => return None,
+        };
+        let keras = BlockStyle::KERAS;
+        Some(
+            Self::new(layers, true)
+                .with_stride_in_1x1(Some(keras.stride_in_1x1))
+                .with_conv_bias(Some(keras.conv_bias))
+                .with_bn_eps(Some(keras.bn_eps)),
+        )
+    }
+
     fn width(&self) -> Width {
         Width {
             groups: self.groups,
             width_per_group: self.width_per_group,
+        }
+    }
+
+    /// How the blocks are built: the width and the three style options, with their defaults
+    /// (torchvision's) resolved.
+    pub fn block_style(&self) -> BlockStyle {
+        BlockStyle {
+            width: self.width(),
+            stride_in_1x1: self.stride_in_1x1.unwrap_or(BlockStyle::TORCHVISION.stride_in_1x1),
+            conv_bias: self.conv_bias.unwrap_or(BlockStyle::TORCHVISION.conv_bias),
+            bn_eps: self.bn_eps.unwrap_or(BlockStyle::TORCHVISION.bn_eps),
         }
     }
 }
@@ -155,12 +210,12 @@ fn make_layer<B: ResidualBlock>(
     planes: usize,
     blocks: usize,
     stride: usize,
-    width: Width,
+    style: BlockStyle,
     device: &Device,
 ) -> Vec<B> {
     (0..blocks)
         .map(|i| {
-            let block = B::new(*in_c, planes, if i == 0 { stride } else { 1 }, width, device);
+            let block = B::new_styled(*in_c, planes, if i == 0 { stride } else { 1 }, style, device);
             *in_c = planes * B::EXPANSION;
             block
         })
@@ -187,9 +242,11 @@ impl ResNetConfig {
 
     /// Builds a ResNet with blocks of type `B`.
     pub fn init_with<B: ResidualBlock>(&self, device: &Device) -> ResNet<B> {
+        let style = self.block_style();
+        let bias = style.conv_bias;
         let (conv1, maxpool) = match self.stem {
             Stem::Imagenet => (
-                conv(self.in_channels, 64, 7, 2, device),
+                conv(self.in_channels, 64, 7, 2, bias, device),
                 Some(
                     MaxPool2dConfig::new([3, 3])
                         .with_strides([2, 2])
@@ -197,17 +254,16 @@ impl ResNetConfig {
                         .init(),
                 ),
             ),
-            Stem::Small => (conv(self.in_channels, 64, 3, 1, device), None),
+            Stem::Small => (conv(self.in_channels, 64, 3, 1, bias, device), None),
         };
         let mut c = 64;
-        let w = self.width();
-        let layer1 = make_layer(&mut c, 64, self.layers[0], 1, w, device);
-        let layer2 = make_layer(&mut c, 128, self.layers[1], 2, w, device);
-        let layer3 = make_layer(&mut c, 256, self.layers[2], 2, w, device);
-        let layer4 = make_layer(&mut c, 512, self.layers[3], 2, w, device);
+        let layer1 = make_layer(&mut c, 64, self.layers[0], 1, style, device);
+        let layer2 = make_layer(&mut c, 128, self.layers[1], 2, style, device);
+        let layer3 = make_layer(&mut c, 256, self.layers[2], 2, style, device);
+        let layer4 = make_layer(&mut c, 512, self.layers[3], 2, style, device);
         ResNet {
             conv1,
-            bn1: bn(64, device),
+            bn1: bn(64, style.bn_eps, device),
             maxpool,
             layer1,
             layer2,

@@ -144,6 +144,16 @@ impl VggConfig {
         Self::new(v.depth).with_batch_norm(v.batch_norm)
     }
 
+    /// Keras's `keras.applications` VGG16 / VGG19 (`depth` 16 or 19; 11 and 13 build the same
+    /// way, though Keras publishes no such model): torchvision's VGG without BatchNorm and
+    /// **without dropout** in the classifier. At Keras's 224×224 input the adaptive 7×7 average
+    /// pooling is the identity, so the model is Keras's; the flatten order of `fc1`'s rows is
+    /// the importer's business (see [`crate::keras_layout`]). Parameters as torchvision's
+    /// (VGG16 138,357,544, VGG19 143,667,240, as Keras counts them too).
+    pub fn keras(depth: usize) -> Self {
+        Self::new(depth).with_batch_norm(false).with_dropout(0.0)
+    }
+
     /// Builds the model on `device`; `None` for a depth other than 11, 13, 16, 19.
     pub fn init(&self, device: &Device) -> Option<Vgg> {
         let table = cfg(self.depth)?;

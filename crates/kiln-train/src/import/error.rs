@@ -90,6 +90,15 @@ pub enum ImportError {
         /// What is wrong.
         why: String,
     },
+    /// A Keras file whose layers do not fit the model: other kinds or counts of layers (a file of
+    /// another architecture), or other shapes. The message names the layers of both sides.
+    #[error("{path} does not fit the model: {reason}")]
+    KerasMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Which layers differ, by their names in the file and in Keras's application.
+        reason: String,
+    },
     /// Any other error reported while applying tensors.
     #[error("importing {path}: {reason}")]
     Apply {

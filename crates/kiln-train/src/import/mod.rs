@@ -1,5 +1,6 @@
 //! Import of pretrained weights: PyTorch `.pth`/`.pt` (zip or legacy pickle, read by burn-store's
-//! reader, which executes no code from the file) and `.safetensors`.
+//! reader, which executes no code from the file), `.safetensors`, and Keras's `.h5`,
+//! `.weights.h5` and `.keras` files ([`keras`]).
 //!
 //! ```text
 //! file ──read──▶ tensors by flattened key (`model.conv1.weight`), non-tensor entries skipped
@@ -18,6 +19,7 @@ mod read;
 pub mod select;
 
 mod channels;
+pub mod keras;
 pub use error::ImportError;
 pub use read::{Checkpoint, WeightFormat, detect_format, file_keys, read};
 
@@ -80,12 +82,14 @@ pub struct ImportReport {
     /// Convolution weights of 3 input channels converted for the model's (`conv1.weight (3 → 1
     /// channels)`): summed for grey, repeated and scaled otherwise, as timm does.
     pub adapted_input: Vec<String>,
+    /// Other conversions worth a line (Keras: BatchNorm without scale, creation order).
+    pub notes: Vec<String>,
 }
 
 impl ImportReport {
     /// The report's lines for a person: what was loaded, converted, left out and skipped.
     pub fn lines(&self) -> Vec<String> {
-        let mut lines = Vec::new();
+        let mut lines = self.notes.clone();
         for a in &self.adapted_input {
             lines.push(format!(
                 "adapted {a} (RGB filters summed for grey input, or repeated and scaled by 3/c, as timm's adapt_input_conv)"
@@ -340,6 +344,7 @@ pub fn import_weights<M: ModuleSnapshot + Module>(
             stripped_prefix: (!selection.prefix.is_empty()).then_some(selection.prefix),
             top_level_key: options.top_level_key.clone(),
             adapted_input,
+            notes: Vec::new(),
         },
     ))
 }
