@@ -50,6 +50,31 @@ pub struct Preprocessing {
     /// The resampling filter of the resize (Pillow's, as torchvision's `Resize` on PIL images).
     #[serde(default)]
     pub interpolation: Interpolation,
+    /// The order of the colour channels the model takes: RGB, or BGR (Keras's `caffe`
+    /// preprocessing of VGG and ResNet, inherited from Caffe's OpenCV images). `mean` and `std`
+    /// are in this order.
+    #[serde(default)]
+    pub channel_order: ChannelOrder,
+    /// Bytes are divided by this before the mean is subtracted: 255 scales them to [0, 1]
+    /// (torchvision, Keras's `torch` mode), 127.5 to [0, 2] (Keras's `tf` mode, with mean 1:
+    /// [-1, 1]), 1 keeps 0–255 (Keras's `caffe` mode).
+    #[serde(default = "default_pixel_divisor")]
+    pub pixel_divisor: f32,
+}
+
+fn default_pixel_divisor() -> f32 {
+    255.0
+}
+
+/// The order of the colour channels of a model's input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelOrder {
+    /// Red, green, blue (torchvision, Keras's `tf` and `torch` modes).
+    #[default]
+    Rgb,
+    /// Blue, green, red (Keras's `caffe` mode).
+    Bgr,
 }
 
 /// A resampling filter, as Pillow and torchvision's `InterpolationMode` name them.
@@ -61,6 +86,9 @@ pub enum Interpolation {
     Bilinear,
     /// Keys' cubic convolution, a = -0.5 (used by several torchvision weights).
     Bicubic,
+    /// The nearest pixel, as Pillow's `NEAREST` (Keras's `load_img` default): output pixel `x`
+    /// takes input pixel `floor((x + 0.5) · in / out)`.
+    Nearest,
 }
 
 impl core::str::FromStr for Interpolation {
@@ -69,6 +97,7 @@ impl core::str::FromStr for Interpolation {
         match s.to_ascii_lowercase().as_str() {
             "bilinear" => Ok(Self::Bilinear),
             "bicubic" => Ok(Self::Bicubic),
+            "nearest" => Ok(Self::Nearest),
             other => Err(format!(
                 "unknown interpolation `{other}` (expected bilinear or bicubic)"
             )),
@@ -81,6 +110,7 @@ impl core::fmt::Display for Interpolation {
         f.write_str(match self {
             Self::Bilinear => "bilinear",
             Self::Bicubic => "bicubic",
+            Self::Nearest => "nearest",
         })
     }
 }
@@ -99,6 +129,15 @@ impl Preprocessing {
         IMAGE_SIDE.check_as("width", self.width)?;
         if let Some(r) = self.resize {
             IMAGE_SIDE.check_as("resize", r)?;
+        }
+        if !(self.pixel_divisor.is_finite() && self.pixel_divisor > 0.0) {
+            return Err(format!(
+                "pixel_divisor must be a positive number (255: [0, 1]; 1: 0–255), got {}",
+                self.pixel_divisor
+            ));
+        }
+        if self.channel_order == ChannelOrder::Bgr && self.channels != 3 {
+            return Err(format!("channel_order bgr needs 3 channels, got {}", self.channels));
         }
         for (name, values, range) in [("mean", &self.mean, MEAN), ("std", &self.std, STD)] {
             if values.len() != self.channels {
@@ -126,6 +165,8 @@ impl Preprocessing {
             std: vec![0.3081],
             invert_light_background: true,
             interpolation: Interpolation::Bilinear,
+            channel_order: ChannelOrder::Rgb,
+            pixel_divisor: 255.0,
         }
     }
 
@@ -141,7 +182,48 @@ impl Preprocessing {
             std: vec![0.229, 0.224, 0.225],
             invert_light_background: false,
             interpolation: Interpolation::Bilinear,
+            channel_order: ChannelOrder::Rgb,
+            pixel_divisor: 255.0,
         }
+    }
+
+    /// Keras's preprocessing of its applications' weights at `size`×`size`: `keras.utils.load_img`'s
+    /// plain resize (no crop) with Pillow's nearest filter, then `preprocess_input`'s `mode`:
+    /// `caffe` (VGG, ResNet: RGB → BGR, ImageNet's means subtracted on the 0–255 scale, no
+    /// scaling), `tf` (Inception, Xception, MobileNet: to [-1, 1]) or `torch` (DenseNet:
+    /// torchvision's). `None` for another mode.
+    pub fn keras(mode: &str, size: usize) -> Option<Self> {
+        let base = Self {
+            channels: 3,
+            height: size,
+            width: size,
+            resize: None,
+            mean: vec![0.0; 3],
+            std: vec![1.0; 3],
+            invert_light_background: false,
+            interpolation: Interpolation::Nearest,
+            channel_order: ChannelOrder::Rgb,
+            pixel_divisor: 255.0,
+        };
+        Some(match mode {
+            "caffe" => Self {
+                mean: vec![103.939, 116.779, 123.68],
+                channel_order: ChannelOrder::Bgr,
+                pixel_divisor: 1.0,
+                ..base
+            },
+            "tf" => Self {
+                mean: vec![1.0; 3],
+                pixel_divisor: 127.5,
+                ..base
+            },
+            "torch" => Self {
+                mean: vec![0.485, 0.456, 0.406],
+                std: vec![0.229, 0.224, 0.225],
+                ..base
+            },
+            _ => return None,
+        })
     }
 
     /// Fashion-MNIST's normalisation (mean 0.2860, std 0.3530) at 28×28.

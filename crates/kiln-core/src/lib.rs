@@ -37,7 +37,7 @@ mod weights;
 pub use activation::Activation;
 pub use backbone::{Backbone, FeatureInfo};
 pub use backend::{BackendError, DEFAULT_BACKEND, compiled_backends, device};
-pub use classifier::{ImageClassifier, Interpolation, Preprocessing};
+pub use classifier::{ChannelOrder, ImageClassifier, Interpolation, Preprocessing};
 pub use conv_block::{ConvBnAct, ConvBnActConfig};
 pub use encoder::{BackboneEncoder, Encoded, Encoder, SmallEncoder, SmallEncoderConfig};
 pub use init::Init;

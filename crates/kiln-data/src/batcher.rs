@@ -53,6 +53,8 @@ pub struct ClassificationBatcher {
     std: Vec<f32>,
     size: [usize; 2],
     channels: usize,
+    bgr: bool,
+    divisor: f32,
 }
 
 impl ClassificationBatcher {
@@ -63,15 +65,25 @@ impl ClassificationBatcher {
             std: preprocessing.std.clone(),
             size: [preprocessing.height, preprocessing.width],
             channels: preprocessing.channels,
+            bgr: preprocessing.channel_order == kiln_core::ChannelOrder::Bgr,
+            divisor: preprocessing.pixel_divisor,
         }
     }
 
-    /// Normalises one item's bytes into `out`.
+    /// Normalises one item's bytes into `out`: channels reversed for a BGR model, each byte
+    /// `(p / pixel_divisor - mean[c]) / std[c]`.
     pub fn normalise_into(&self, item: &ImageItem, out: &mut Vec<f32>) {
         let plane = item.height * item.width;
-        for (c, channel) in item.pixels.chunks(plane).enumerate() {
+        let channels: Vec<&[u8]> = item.pixels.chunks(plane).collect();
+        let n = channels.len();
+        for c in 0..n {
+            let channel = if self.bgr && n == 3 {
+                channels[2 - c]
+            } else {
+                channels[c]
+            };
             let (mean, std) = (self.mean[c % self.mean.len()], self.std[c % self.std.len()]);
-            out.extend(channel.iter().map(|&p| (p as f32 / 255.0 - mean) / std));
+            out.extend(channel.iter().map(|&p| (p as f32 / self.divisor - mean) / std));
         }
     }
 }

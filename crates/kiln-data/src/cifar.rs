@@ -109,6 +109,8 @@ pub fn load(dir: &Path, kind: CifarKind) -> Result<ClassificationData, DataError
             std: vec![0.2470, 0.2435, 0.2616],
             invert_light_background: false,
             interpolation: Default::default(),
+            channel_order: Default::default(),
+            pixel_divisor: 255.0,
         },
     })
 }

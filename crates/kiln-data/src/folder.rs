@@ -203,6 +203,8 @@ pub fn photo_preprocessing(channels: usize, size: usize, interpolation: Interpol
         std,
         invert_light_background: false,
         interpolation,
+        channel_order: Default::default(),
+        pixel_divisor: 255.0,
     }
 }
 

@@ -70,6 +70,9 @@ pub struct ModelInfo {
     pub input: [usize; 3],
     /// The smallest square input the architecture accepts.
     pub min_size: usize,
+    /// The architecture as Keras's `keras.applications` defines it (its weight files import by
+    /// layer order; its preprocessing is Keras's), rather than torchvision's.
+    pub keras: bool,
 }
 
 const LENET: &str = "LeCun et al. 1998, Gradient-based learning applied to document recognition";
@@ -100,6 +103,22 @@ macro_rules! entry {
             paper: $paper,
             input: [if $size == 28 { 1 } else { 3 }, $size, $size],
             min_size: $min,
+            keras: false,
+        }
+    };
+}
+
+/// A Keras application (`keras.applications`), as [`entry!`] otherwise.
+macro_rules! keras {
+    ($name:literal, $family:ident, $paper:ident, $size:literal, $min:literal) => {
+        ModelInfo {
+            name: $name,
+            aliases: &[],
+            family: Family::$family,
+            paper: $paper,
+            input: [3, $size, $size],
+            min_size: $min,
+            keras: true,
         }
     };
 }
@@ -215,6 +234,13 @@ const MODELS: &[ModelInfo] = &[
     entry!("regnet_y_8gf", &[], RegNet, REGNET, 224, 32),
     entry!("regnet_y_16gf", &[], RegNet, REGNET, 224, 32),
     entry!("regnet_y_32gf", &[], RegNet, REGNET, 224, 32),
+    // Keras's applications (issue 18): the same families as Keras defines them.
+    keras!("keras_vgg16", Vgg, VGG, 224, 32),
+    keras!("keras_vgg19", Vgg, VGG, 224, 32),
+    keras!("keras_resnet50", ResNet, RESNET, 224, 32),
+    keras!("keras_resnet101", ResNet, RESNET, 224, 32),
+    keras!("keras_resnet152", ResNet, RESNET, 224, 32),
+    keras!("keras_inception_v3", Inception, INCEPTION, 299, 75),
 ];
 
 /// Every registered model, in registry order.
@@ -403,6 +429,38 @@ fn vgg_config(name: &str) -> VggConfig {
     VggConfig::from_variant(v)
 }
 
+/// The number at the end of a registry name (`keras_resnet152` → 152).
+fn depth_of(name: &str) -> usize {
+    let digits: String = name.chars().rev().take_while(|c| c.is_ascii_digit()).collect();
+    digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .expect("a depth ends the name")
+}
+
+/// The configuration of a Keras application: Keras's VGG (no dropout), ResNet (v1: stride in
+/// the first 1×1, conv biases, eps 1.001e-5; always the ImageNet stem) or Inception v3
+/// (BatchNorm without scale, pools excluding padding, no auxiliary head).
+fn keras_config(info: &ModelInfo, nc: usize, ic: usize) -> serde_json::Value {
+    match info.family {
+        Family::Vgg => to_json(
+            &VggConfig::keras(depth_of(info.name))
+                .with_num_classes(nc)
+                .with_in_channels(ic),
+        ),
+        Family::ResNet => to_json(
+            &ResNetConfig::keras(depth_of(info.name))
+                .expect("Keras publishes ResNet-50, 101 and 152")
+                .with_num_classes(nc)
+                .with_in_channels(ic),
+        ),
+        Family::Inception => to_json(&InceptionV3Config::keras().with_num_classes(nc).with_in_channels(ic)),
+        other => unreachable!("no Keras variant of {other:?}"),
+    }
+}
+
 impl ModelSpec {
     /// The spec of `name` (or an alias) with `options` applied, other settings at their
     /// defaults.
@@ -419,6 +477,12 @@ impl ModelSpec {
             });
         }
         let (nc, ic) = (options.num_classes, options.in_channels);
+        if info.keras {
+            return Ok(Self {
+                arch: info.name.to_string(),
+                config: keras_config(info, nc, ic),
+            });
+        }
         let config = match info.family {
             Family::LeNet => {
                 let mut c = LeNet5Config::new().with_num_classes(nc).with_in_channels(ic);

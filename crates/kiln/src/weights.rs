@@ -10,16 +10,55 @@
 
 use crate::{Family, Model, ModelSpec, RegistryError, lookup, registry::build_lazy};
 use burn::tensor::Device;
-use kiln_core::{KeyRules, Preprocessing};
+use kiln_core::{KerasLayout, KeyRules, Preprocessing};
+use kiln_train::import::keras::{KerasImportOptions, import_keras};
 use kiln_train::import::{ImportError, ImportOptions, ImportReport, import_weights};
 use kiln_train::pretrained::{WeightsEntry, fetch, find_weights};
 use std::path::{Path, PathBuf};
 
 pub use kiln_train::pretrained::{imagenet_classes, weights_for, weights_table};
 
+/// The Keras layers of a Keras application's model (`None` for torchvision's architectures):
+/// what its Keras weight files load into, by layer order.
+pub fn keras_layout(spec: &ModelSpec) -> Result<Option<KerasLayout>, RegistryError> {
+    let info = lookup(&spec.arch)?;
+    if !info.keras {
+        return Ok(None);
+    }
+    let bad = |e: serde_json::Error| RegistryError::Config {
+        arch: info.name.into(),
+        reason: e.to_string(),
+    };
+    Ok(match info.family {
+        Family::Vgg => {
+            let c: kiln_vgg::VggConfig = serde_json::from_value(spec.config.clone()).map_err(bad)?;
+            kiln_vgg::keras_layout(c.depth)
+        }
+        Family::ResNet => {
+            let c: kiln_resnet::ResNetConfig = serde_json::from_value(spec.config.clone()).map_err(bad)?;
+            Some(kiln_resnet::keras_layout(&c))
+        }
+        Family::Inception => {
+            let c: kiln_inception::InceptionV3Config = serde_json::from_value(spec.config.clone()).map_err(bad)?;
+            Some(kiln_inception::keras_layout(&c))
+        }
+        _ => None,
+    })
+}
+
 /// The key rules of an architecture, from its crate.
 pub fn key_rules(arch: &str) -> Result<KeyRules, RegistryError> {
     let info = lookup(arch)?;
+    if info.keras {
+        // Keras files load by layer order; the rules name the head (for class counts) and
+        // otherwise take the model's own paths.
+        let spec = ModelSpec::new(info.name, &crate::BuildOptions::new(1000, 3))?;
+        let head = keras_layout(&spec)?.map(|l| l.head).unwrap_or_default();
+        return Ok(KeyRules {
+            remap: Vec::new(),
+            head,
+        });
+    }
     Ok(match info.family {
         Family::LeNet => kiln_lenet::key_rules(),
         Family::AlexNet => kiln_alexnet::key_rules(),
@@ -51,6 +90,14 @@ pub fn key_rules(arch: &str) -> Result<KeyRules, RegistryError> {
 pub fn imagenet_preprocessing(arch: &str) -> Result<Preprocessing, RegistryError> {
     let info = lookup(arch)?;
     let [channels, crop, _] = info.input;
+    if info.keras {
+        let mode = if info.family == Family::Inception {
+            "tf"
+        } else {
+            "caffe"
+        };
+        return Ok(Preprocessing::keras(mode, crop).expect("a Keras mode"));
+    }
     Ok(match info.family {
         Family::LeNet => Preprocessing::mnist(),
         Family::Inception => Preprocessing::imagenet(342, crop),
@@ -110,6 +157,19 @@ pub enum WeightsError {
         entry_arch: String,
         /// The architecture asked for.
         arch: String,
+    },
+    /// A Keras file for an architecture that is not a Keras application.
+    #[error(
+        "{path} is a Keras weight file, and {arch} is torchvision's architecture; Keras files load into \
+         Keras's: {}", .keras.join(", ")
+    )]
+    NotKerasArch {
+        /// The file.
+        path: String,
+        /// The architecture asked for.
+        arch: String,
+        /// The Keras applications of the registry.
+        keras: Vec<String>,
     },
     /// Hashing the file failed.
     #[error(transparent)]
@@ -300,6 +360,9 @@ pub fn import_spec(
     options: &ImportOptions,
     device: &Device,
 ) -> Result<(Model, ModelSpec, ImportReport), WeightsError> {
+    if kiln_train::import::keras::is_keras_file(path) {
+        return import_keras_spec(spec, path, options, device);
+    }
     let rules = key_rules(&spec.arch)?;
     let model = build_lazy(spec, device)?;
     match import_weights(model, path, &rules, options) {
@@ -313,6 +376,39 @@ pub fn import_spec(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A Keras file into a Keras application's model, by layer order.
+fn import_keras_spec(
+    spec: &ModelSpec,
+    path: &Path,
+    options: &ImportOptions,
+    device: &Device,
+) -> Result<(Model, ModelSpec, ImportReport), WeightsError> {
+    let Some(layout) = keras_layout(spec)? else {
+        return Err(WeightsError::NotKerasArch {
+            path: path.display().to_string(),
+            arch: spec.arch.clone(),
+            keras: crate::list_models()
+                .iter()
+                .filter(|m| m.keras)
+                .map(|m| m.name.to_string())
+                .collect(),
+        });
+    };
+    if options.key_prefix.is_some() || options.top_level_key.is_some() {
+        return Err(WeightsError::Import(ImportError::KerasMismatch {
+            path: path.to_path_buf(),
+            reason: "--key-prefix and --top-level-key apply to PyTorch checkpoints; a Keras file loads by layer order"
+                .into(),
+        }));
+    }
+    let model = build_lazy(spec, device)?;
+    let keras_options = KerasImportOptions {
+        new_head: options.new_head,
+    };
+    let (model, report) = import_keras(model, path, &layout, &keras_options)?;
+    Ok((model, spec.clone(), report))
 }
 
 /// Whether a shape mismatch is that of a version-1 MNASNet stem in a version-2 model.

@@ -20,6 +20,8 @@ mod folders;
 mod hostile;
 #[path = "kiln/interrupted.rs"]
 mod interrupted;
+#[path = "kiln/keras.rs"]
+mod keras;
 #[path = "kiln/kernels.rs"]
 mod kernels;
 #[path = "kiln/mobile.rs"]

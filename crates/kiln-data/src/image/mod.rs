@@ -345,6 +345,8 @@ mod tests {
             std: vec![1.0; 3],
             invert_light_background: false,
             interpolation: Default::default(),
+            channel_order: Default::default(),
+            pixel_divisor: 255.0,
         };
         let item = prepare(item_of(&DynamicImage::ImageRgb8(img), 3), &p);
         assert_eq!(item.pixels.len(), 3 * 64);

@@ -1,5 +1,5 @@
 //! Image resizing as Pillow does it (`Image.resize` with `BILINEAR` or `BICUBIC`, Pillow's
-//! `libImaging/Resample.c`), so that Kiln's preprocessing of a photo gives the bytes
+//! `libImaging/Resample.c`; `NEAREST`, its `ImagingScaleAffine`), so that Kiln's preprocessing of a photo gives the bytes
 //! torchvision's `Resize` gives on a PIL image.
 //!
 //! Pillow's convolution-based resampler: each output pixel is a weighted sum of the input pixels
@@ -19,7 +19,34 @@ fn filter(kind: Interpolation) -> (fn(f64) -> f64, f64) {
     match kind {
         Interpolation::Bilinear => (bilinear, 1.0),
         Interpolation::Bicubic => (bicubic, 2.0),
+        Interpolation::Nearest => unreachable!("nearest is not a convolution filter"),
     }
+}
+
+/// Pillow's `NEAREST` resize (`ImagingScaleAffine`): the source position of output pixel `x` is
+/// accumulated in f64 from `0.5 · scale` by steps of `scale` (as Pillow adds, not multiplies, so
+/// that boundary cases round as Pillow's do) and truncated.
+fn nearest_indices(in_size: usize, out_size: usize) -> Vec<usize> {
+    let step = in_size as f64 / out_size as f64;
+    let mut at = step * 0.5;
+    (0..out_size)
+        .map(|_| {
+            let i = (at as usize).min(in_size - 1);
+            at += step;
+            i
+        })
+        .collect()
+}
+
+fn resize_nearest(plane: &[u8], width: usize, height: usize, new_width: usize, new_height: usize) -> Vec<u8> {
+    let xs = nearest_indices(width, new_width);
+    let ys = nearest_indices(height, new_height);
+    let mut out = Vec::with_capacity(new_width * new_height);
+    for &y in &ys {
+        let row = &plane[y * width..][..width];
+        out.extend(xs.iter().map(|&x| row[x]));
+    }
+    out
 }
 
 fn bilinear(x: f64) -> f64 {
@@ -129,6 +156,9 @@ pub fn resize_plane(
         width > 0 && height > 0 && new_width > 0 && new_height > 0,
         "empty image"
     );
+    if kind == Interpolation::Nearest {
+        return resize_nearest(plane, width, height, new_width, new_height);
+    }
     let vertical = Coefficients::new(height, new_height, kind);
     // Only the input rows the vertical pass reads go through the horizontal pass.
     let (first_row, last_row) = if new_height != height {

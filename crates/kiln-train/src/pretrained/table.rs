@@ -81,6 +81,8 @@ impl WeightsEntry {
             std: t.std.clone(),
             invert_light_background: false,
             interpolation: t.interpolation,
+            channel_order: Default::default(),
+            pixel_divisor: 255.0,
         }
     }
 

@@ -80,6 +80,16 @@ const PARAMS: &[(&str, usize)] = &[
     ("regnet_y_8gf", 39_381_472),
     ("regnet_y_16gf", 83_590_140),
     ("regnet_y_32gf", 145_046_770),
+    // Keras's applications: Keras's trainable parameters (`model.trainable_weights`), except
+    // Inception v3, which has one more per BatchNorm channel (17,216): Kiln's BatchNorm keeps a
+    // gamma where Keras's has `scale=False` (set to 1 on import). Keras's totals also count the
+    // moving statistics (ResNet-50: 25,636,712; Burn's `num_params` agrees).
+    ("keras_vgg16", 138_357_544),
+    ("keras_vgg19", 143_667_240),
+    ("keras_resnet50", 25_583_592),
+    ("keras_resnet101", 44_601_832),
+    ("keras_resnet152", 60_268_520),
+    ("keras_inception_v3", 23_834_568),
 ];
 
 /// torchvision's published GFLOPS (its weights' `_ops`: multiply-accumulates in billions) of the

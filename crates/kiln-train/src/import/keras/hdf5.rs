@@ -8,8 +8,18 @@ type Result<T> = std::result::Result<T, String>;
 
 /// Reads `bytes` (an HDF5 file; `in_archive`: the `model.weights.h5` of a `.keras` zip).
 pub(super) fn read_h5(path: &Path, bytes: Vec<u8>, in_archive: bool) -> Result<KerasFile> {
+    let len = bytes.len() as u64;
     let options = OpenOptions::default().with_max_read_bytes(MAX_WEIGHT_BYTES);
     let file = Hdf5File::from_vec_with_options(bytes, options).map_err(|e| format!("damaged HDF5 file: {e}"))?;
+    // The superblock records where the file ends (as libhdf5 checks): a shorter file was cut
+    // off, even when what is missing is metadata no weight needs.
+    let sb = file.superblock();
+    let end = sb.base_address.saturating_add(sb.eof_address);
+    if end > len {
+        return Err(format!(
+            "truncated HDF5 file: {len} bytes, its superblock says {end} (an interrupted download or copy?)"
+        ));
+    }
     let root = file.root_group().map_err(|e| format!("damaged HDF5 file: {e}"))?;
     let (groups, _) = root.member_names().map_err(|e| format!("damaged HDF5 file: {e}"))?;
     let keras_version = string_attr(&root, "keras_version");

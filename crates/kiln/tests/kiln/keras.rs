@@ -1,0 +1,554 @@
+//! Keras weight files, checked against Keras 3 (torch backend): the fixtures in
+//! `tests/fixtures/keras` were made by `scripts/keras/make_fixtures.py` with Keras itself
+//! (weights by a formula of (layer name, weight name, index), logits of a fixed input). Tiny files
+//! of every format, written by Keras, check the readers; the architectures are checked from the
+//! fixtures' layer lists (the weights regenerated in Keras's layouts and order, then matched by
+//! order as a file's would be); full-size files in `target/keras/` (the script's `--full`) are
+//! checked when present.
+
+use super::parity::{formula_input, key_hash, uniform};
+use burn::{
+    module::Module,
+    tensor::{Tensor, TensorData},
+};
+use kiln::{BuildOptions, ImageClassifier, ModelSpec, weights};
+use kiln_train::import::{
+    ImportError, ImportOptions,
+    keras::{self, KerasFile, KerasFormat, KerasImportOptions, KerasLayer, KerasWeight, apply_layers},
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+/// Relative tolerance: max |Δ| / max |reference|.
+const TOLERANCE: f32 = 1e-4;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras")
+}
+
+/// The script's Keras weight formula (HWIO kernels, fan-in over all but the last dimension).
+fn keras_formula(key: &str, shape: &[usize], gain: f64) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    let seed = key_hash(key);
+    let short = key.rsplit('/').next().unwrap_or(key);
+    (0..n as u64)
+        .map(|i| {
+            let u = uniform(seed, i);
+            let s = 2.0 * u - 1.0;
+            let v = match short {
+                "moving_variance" => 0.5 + 0.5 * u,
+                "moving_mean" => 0.1 * s,
+                _ if shape.len() >= 2 => s * gain * (3.0 / (n / shape[shape.len() - 1]) as f64).sqrt(),
+                "gamma" => 0.5 + 0.5 * u,
+                _ => 0.01 * s,
+            };
+            v as f32
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct ArchFixture {
+    arch: String,
+    num_classes: usize,
+    gain: f64,
+    input: [usize; 4],
+    /// `[name, class, [[weight name, shape], ...]]` in `model.layers` order.
+    layers: Vec<(String, String, Vec<(String, Vec<usize>)>)>,
+    logits: Vec<Vec<f32>>,
+}
+
+fn arch_fixture(arch: &str) -> ArchFixture {
+    let text = std::fs::read_to_string(fixtures().join(format!("{arch}.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The fixture's layers with their formula weights, as a legacy `.h5` would hold them.
+fn fixture_file(f: &ArchFixture, num_classes: usize) -> KerasFile {
+    let layers = f
+        .layers
+        .iter()
+        .map(|(name, _, weights)| KerasLayer {
+            name: name.clone(),
+            named: true,
+            class: None,
+            weights: weights
+                .iter()
+                .map(|(w, shape)| {
+                    let mut shape = shape.clone();
+                    if name == "predictions" {
+                        let last = shape.len() - 1;
+                        shape[last] = num_classes;
+                    }
+                    KerasWeight {
+                        values: keras_formula(&format!("{name}/{w}"), &shape, f.gain),
+                        name: w.clone(),
+                        shape,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    KerasFile {
+        path: PathBuf::from(format!("{}.h5", f.arch)),
+        format: KerasFormat::LegacyWeights,
+        keras_version: Some("3.15.1".into()),
+        backend: Some("torch".into()),
+        layers,
+    }
+}
+
+fn spec(arch: &str, num_classes: usize, size: [usize; 2]) -> ModelSpec {
+    let options = BuildOptions {
+        image_size: Some(size),
+        ..BuildOptions::new(num_classes, 3)
+    };
+    ModelSpec::new(arch, &options).unwrap()
+}
+
+fn relative_error(logits: &[f32], reference: &[f32]) -> f32 {
+    assert_eq!(logits.len(), reference.len());
+    let max_ref = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    logits
+        .iter()
+        .zip(reference)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+        / max_ref
+}
+
+fn keras_model(f: &ArchFixture, file: &KerasFile) -> Result<kiln::Model, ImportError> {
+    let [_, _, h, w] = f.input;
+    let spec = spec(&f.arch, f.num_classes, [h, w]);
+    let layout = weights::keras_layout(&spec).unwrap().expect("a Keras application");
+    let model = kiln::build_spec(&spec, &super::common::device()).unwrap();
+    apply_layers(model, file, &layout, &KerasImportOptions::default()).map(|(m, _)| m)
+}
+
+const ARCHS: [&str; 6] = [
+    "keras_vgg16",
+    "keras_vgg19",
+    "keras_resnet50",
+    "keras_resnet101",
+    "keras_resnet152",
+    "keras_inception_v3",
+];
+
+/// Every Keras application gives Keras's logits, its weights matched by layer order (Inception
+/// v3's in creation order, from its automatic names: the fixture lists them in `model.layers`
+/// order, which interleaves its branches).
+#[test]
+fn every_keras_application_matches_keras() {
+    let device = super::common::device();
+    for arch in ARCHS {
+        let f = arch_fixture(arch);
+        let model = keras_model(&f, &fixture_file(&f, f.num_classes)).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        let x = Tensor::<4>::from_data(TensorData::new(formula_input(f.input), f.input), &device);
+        let logits: Vec<f32> = model.valid().forward_logits(x).into_data().try_to_vec().unwrap();
+        let reference: Vec<f32> = f.logits.iter().flatten().copied().collect();
+        let err = relative_error(&logits, &reference);
+        println!("{arch}: relative error {err:.2e} against Keras");
+        assert!(err < TOLERANCE, "{arch}: relative error {err}");
+    }
+}
+
+#[derive(Deserialize)]
+struct TinyFixture {
+    /// `[name, class, [[weight name, shape, values], ...]]` in `model.layers` order.
+    layers: Vec<(String, String, Vec<(String, Vec<usize>, Vec<f32>)>)>,
+}
+
+fn tiny() -> PathBuf {
+    fixtures().join("tiny")
+}
+
+/// Files written by Keras in each format read as Keras wrote them: every layer with weights,
+/// every weight's shape and values; legacy files in `layer_names` order with their weight
+/// names, `.weights.h5` and `.keras` by their recorded layer names.
+#[test]
+fn tiny_keras_files_of_every_format_read_exactly() {
+    let f: TinyFixture = serde_json::from_str(&std::fs::read_to_string(tiny().join("tiny.json")).unwrap()).unwrap();
+    for (file, format) in [
+        ("tiny.h5", KerasFormat::LegacyModel),
+        ("tiny_weights.h5", KerasFormat::LegacyWeights),
+        ("tiny_keras2.h5", KerasFormat::LegacyWeights),
+        ("tiny.weights.h5", KerasFormat::Weights3),
+        ("tiny.keras", KerasFormat::Archive),
+    ] {
+        let path = tiny().join(file);
+        assert!(keras::is_keras_file(&path), "{file}");
+        let read = keras::read(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(read.format, format, "{file}");
+        assert_eq!(read.layers.len(), f.layers.len(), "{file}: layers with weights");
+        let legacy = matches!(format, KerasFormat::LegacyModel | KerasFormat::LegacyWeights);
+        for (i, (name, _, weights)) in f.layers.iter().enumerate() {
+            let layer = if legacy {
+                &read.layers[i]
+            } else {
+                read.layers
+                    .iter()
+                    .find(|l| &l.name == name)
+                    .unwrap_or_else(|| panic!("{file}: {name}"))
+            };
+            assert_eq!(&layer.name, name, "{file}: layer {i}");
+            assert!(layer.named, "{file}: {name}");
+            assert_eq!(layer.weights.len(), weights.len(), "{file}: {name}");
+            for (w, (wname, shape, values)) in layer.weights.iter().zip(weights) {
+                if legacy {
+                    assert_eq!(&w.name, wname, "{file}: {name}");
+                }
+                assert_eq!(&w.shape, shape, "{file}: {name}/{wname}");
+                assert_eq!(&w.values, values, "{file}: {name}/{wname}");
+            }
+        }
+        if file == "tiny_keras2.h5" {
+            assert_eq!(read.keras_version.as_deref(), Some("2.2.4"));
+            assert_eq!(read.backend.as_deref(), Some("tensorflow"));
+        }
+    }
+}
+
+/// Keras 3's `.weights.h5` numbers its groups per class in `model.layers` order
+/// (`layers/conv2d_10` comes before `layers/conv2d_2` by name): the reader orders them by that
+/// number, so that the k-th convolution is Keras's k-th.
+#[test]
+fn weights_h5_layers_come_in_keras_order() {
+    let f: TinyFixture = serde_json::from_str(&std::fs::read_to_string(tiny().join("tiny.json")).unwrap()).unwrap();
+    let convs: Vec<&str> = f
+        .layers
+        .iter()
+        .filter(|l| l.1 == "Conv2D")
+        .map(|l| l.0.as_str())
+        .collect();
+    assert!(convs.len() >= 11, "the tiny model has conv2d_10");
+    for file in ["tiny.weights.h5", "tiny.keras"] {
+        let read = keras::read(&tiny().join(file)).unwrap();
+        let got: Vec<&str> = read
+            .layers
+            .iter()
+            .filter(|l| l.class.as_deref() == Some("conv2d"))
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(got, convs, "{file}");
+    }
+}
+
+/// Format detection is by content: a PyTorch zip, a safetensors file and a text file are not
+/// Keras files; a zip without `model.weights.h5` neither.
+#[test]
+fn keras_files_are_told_apart_by_content() {
+    let parity = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity");
+    for other in ["lenet5.pth", "lenet5.safetensors"] {
+        assert!(!keras::is_keras_file(&parity.join(other)), "{other}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.h5");
+    std::fs::write(&text, "not hdf5 at all").unwrap();
+    assert!(!keras::is_keras_file(&text));
+    let msg = keras::read(&text).unwrap_err().to_string();
+    assert!(msg.contains("notes.h5") && msg.contains("HDF5 signature"), "{msg}");
+}
+
+/// Truncated and corrupted files are errors naming the file, never a panic or a runaway
+/// allocation; values a flip makes non-finite are refused at import.
+#[test]
+fn truncated_and_corrupt_keras_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["tiny.h5", "tiny.weights.h5", "tiny.keras", "tiny_keras2.h5"] {
+        let bytes = std::fs::read(tiny().join(file)).unwrap();
+        for cut in [16, 100, 512, 2048, bytes.len() / 3, bytes.len() / 2, bytes.len() - 100] {
+            let path = dir.path().join(format!("cut-{cut}-{file}"));
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            match keras::read(&path) {
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(&format!("cut-{cut}-{file}")), "{msg}");
+                }
+                Ok(read) => panic!("{file} cut at {cut} read {} layers", read.layers.len()),
+            }
+        }
+        // Flipped bytes across the file: an error or (when only values changed) a file, never
+        // a panic.
+        let mut state = 0x2545F4914F6CDD1Du64;
+        for i in 0..200 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut bad = bytes.clone();
+            let at = (state as usize) % bad.len();
+            bad[at] ^= 0xff;
+            let path = dir.path().join(format!("flip-{i}-{file}"));
+            std::fs::write(&path, &bad).unwrap();
+            let _ = std::panic::catch_unwind(|| keras::read(&path))
+                .unwrap_or_else(|_| panic!("{file}: panic at byte {at}"));
+        }
+    }
+}
+
+/// A Keras file of another architecture, missing layers and other shapes: errors naming the
+/// layers of both sides.
+#[test]
+fn keras_files_that_do_not_fit_are_refused_naming_both_sides() {
+    // The tiny model into ResNet-50.
+    let f = arch_fixture("keras_resnet50");
+    let small = keras::read(&tiny().join("tiny_weights.h5")).unwrap();
+    let msg = keras_model(&f, &small).unwrap_err().to_string();
+    assert!(
+        msg.contains("Conv2D")
+            && msg.contains("conv2d_1")
+            && msg.contains("conv1_conv")
+            && msg.contains("another architecture"),
+        "{msg}"
+    );
+    // A missing convolution.
+    let mut missing = fixture_file(&f, 10);
+    let gone = missing
+        .layers
+        .iter()
+        .position(|l| l.name == "conv3_block2_2_conv")
+        .unwrap();
+    missing.layers.remove(gone);
+    let msg = keras_model(&f, &missing).unwrap_err().to_string();
+    assert!(msg.contains("52 Conv2D") && msg.contains("53"), "{msg}");
+    // VGG-16's layers into VGG-19.
+    let vgg16 = fixture_file(&arch_fixture("keras_vgg16"), 10);
+    let msg = keras_model(&arch_fixture("keras_vgg19"), &vgg16)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("13 Conv2D") && msg.contains("16") && msg.contains("block5_conv4"),
+        "{msg}"
+    );
+    // A kernel of another shape.
+    let mut wrong = fixture_file(&f, 10);
+    let layer = wrong
+        .layers
+        .iter_mut()
+        .find(|l| l.name == "conv2_block1_2_conv")
+        .unwrap();
+    layer.weights[0].shape = vec![3, 3, 64, 32];
+    layer.weights[0].values.truncate(3 * 3 * 64 * 32);
+    layer.weights[1].shape = vec![32];
+    layer.weights[1].values.truncate(32);
+    let msg = keras_model(&f, &wrong).unwrap_err().to_string();
+    assert!(
+        msg.contains("conv2_block1_2_conv") && msg.contains("layer1.0.conv2") && msg.contains("[32, 64, 3, 3]"),
+        "{msg}"
+    );
+    // A Keras file for torchvision's ResNet-50.
+    let device = super::common::device();
+    let torchvision = spec("resnet50", 1000, [224, 224]);
+    let msg = weights::import(
+        &torchvision,
+        &tiny().join("tiny.h5"),
+        &ImportOptions::default(),
+        &device,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("Keras weight file") && msg.contains("keras_resnet50"),
+        "{msg}"
+    );
+}
+
+/// A `_notop` file (no Dense layers) loads as a backbone with a new classifier, and only so.
+#[test]
+fn notop_files_need_a_new_classifier() {
+    let f = arch_fixture("keras_resnet50");
+    let mut notop = fixture_file(&f, 10);
+    notop.layers.retain(|l| l.name != "predictions");
+    let msg = keras_model(&f, &notop).unwrap_err().to_string();
+    assert!(msg.contains("_notop") && msg.contains("predictions"), "{msg}");
+    let spec = spec(&f.arch, 7, [64, 64]);
+    let layout = weights::keras_layout(&spec).unwrap().unwrap();
+    let model = kiln::build_spec(&spec, &super::common::device()).unwrap();
+    let (model, report) = apply_layers(model, &notop, &layout, &KerasImportOptions { new_head: true }).unwrap();
+    assert_eq!(model.num_classes(), 7);
+    assert_eq!(report.head_reinitialised, ["fc"]);
+}
+
+#[derive(Deserialize)]
+struct PhotoCase {
+    file: String,
+    arch: String,
+    size: [usize; 2],
+    mode: String,
+    sha256: String,
+    channel_sums: Vec<f64>,
+    first: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct ResizeCase {
+    file: String,
+    width: usize,
+    height: usize,
+    sha256: String,
+}
+
+#[derive(Deserialize)]
+struct PhotoFixtures {
+    photos: Vec<PhotoCase>,
+    resize_nearest: Vec<ResizeCase>,
+}
+
+fn photo_fixtures() -> PhotoFixtures {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("photos.json")).unwrap()).unwrap()
+}
+
+fn sample(name: &str) -> PathBuf {
+    super::common::root().join("datasets/samples").join(name)
+}
+
+fn interleaved_sha(planar: &[u8], channels: usize) -> String {
+    let plane = planar.len() / channels;
+    let bytes: Vec<u8> = (0..plane)
+        .flat_map(|i| (0..channels).map(move |c| planar[c * plane + i]))
+        .collect();
+    format!("{:x}", Sha256::digest(&bytes))
+}
+
+/// Kiln's nearest resize gives Pillow's `NEAREST` bytes (`keras.utils.load_img`'s), bit for bit.
+#[test]
+fn nearest_resize_is_bit_exact_with_pillow() {
+    for case in photo_fixtures().resize_nearest {
+        let image = image::open(sample(&case.file)).unwrap();
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        let (nw, nh) = (case.width, case.height);
+        let out = kiln_data::image::resample::resize_planar(
+            &kiln_data::image::to_planar(&image, 3),
+            3,
+            w,
+            h,
+            nw,
+            nh,
+            kiln::core::Interpolation::Nearest,
+        );
+        assert_eq!(interleaved_sha(&out, 3), case.sha256, "{} to {nw}×{nh}", case.file);
+    }
+}
+
+/// `predict` on real photos with Keras's preprocessing (the Keras applications' default: plain
+/// nearest resize, `caffe` BGR means for VGG and ResNet, `tf` [-1, 1] for Inception) gives the
+/// preprocessed input and the logits of `model.predict(preprocess_input(img_to_array(load_img(
+/// photo, target_size))))`.
+#[test]
+fn keras_preprocessing_and_predict_on_real_photos_match_keras() {
+    let device = super::common::device();
+    for case in photo_fixtures().photos {
+        let f = arch_fixture(&case.arch);
+        let p = weights::imagenet_preprocessing(&case.arch).unwrap();
+        assert_eq!([p.height, p.width], case.size, "{}", case.arch);
+        assert_eq!(p.interpolation, kiln::core::Interpolation::Nearest);
+        let photo = sample(&case.file);
+        let item = kiln_data::load_image(&photo, &p).unwrap();
+        assert_eq!(
+            interleaved_sha(&item.pixels, 3),
+            case.sha256,
+            "{} {}: resized bytes",
+            case.arch,
+            case.file
+        );
+        let mut input = Vec::new();
+        kiln_data::ClassificationBatcher::new(&p).normalise_into(&item, &mut input);
+        let plane = case.size[0] * case.size[1];
+        for c in 0..3 {
+            let sum: f64 = input[c * plane..][..plane].iter().map(|&v| v as f64).sum();
+            let scale = case.channel_sums[c].abs().max(plane as f64);
+            assert!(
+                (sum - case.channel_sums[c]).abs() < 1e-5 * scale,
+                "{} {} ({}): channel {c} sums {sum} vs {}",
+                case.arch,
+                case.file,
+                case.mode,
+                case.channel_sums[c]
+            );
+        }
+        // Keras's first values are NHWC: pixel (0, 0) channels 0..3, then pixel (0, 1), ...
+        for (i, want) in case.first.iter().enumerate() {
+            let got = input[(i % 3) * plane + i / 3];
+            assert!(
+                (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{}: value {i}: {got} vs {want}",
+                case.file
+            );
+        }
+        let [h, w] = case.size;
+        let spec = spec(&case.arch, f.num_classes, [h, w]);
+        let layout = weights::keras_layout(&spec).unwrap().unwrap();
+        let model = kiln::build_spec(&spec, &device).unwrap();
+        let (model, _) = apply_layers(model, &fixture_file(&f, f.num_classes), &layout, &Default::default()).unwrap();
+        let classes: Vec<String> = (0..f.num_classes).map(|c| c.to_string()).collect();
+        let predictions = kiln::tasks::predict_with(&model, &classes, &p, &[photo], 3, &device).unwrap();
+        let err = relative_error(&predictions[0].logits, &case.logits);
+        println!(
+            "{} on {} ({}): relative logit error {err:.2e}",
+            case.arch, case.file, case.mode
+        );
+        assert!(err < TOLERANCE, "{} {}: {err}", case.arch, case.file);
+    }
+}
+
+#[derive(Deserialize)]
+struct FullFixture {
+    input: [usize; 4],
+    logits: Vec<Vec<f32>>,
+}
+
+/// Full-size files written by Keras (`scripts/keras/make_fixtures.py --full`: 1,000 classes,
+/// ~100–550 MB each, not committed) in every format, imported through the registry as `cargo
+/// xtask import` and `predict --weights` do, give Keras's logits; skipped when absent.
+#[test]
+fn full_size_files_written_by_keras_match_keras() {
+    let device = super::common::device();
+    let big = super::common::root().join("target/keras");
+    for arch in ARCHS {
+        let Ok(text) = std::fs::read_to_string(big.join(format!("{arch}.json"))) else {
+            println!(
+                "skipping {arch}: no {} (run scripts/keras/make_fixtures.py --full)",
+                big.join(format!("{arch}.json")).display()
+            );
+            continue;
+        };
+        let f: FullFixture = serde_json::from_str(&text).unwrap();
+        for suffix in [".h5", ".weights.h5", ".keras", "_weights_only.h5"] {
+            let file = big.join(format!("{arch}{suffix}"));
+            if !file.is_file() {
+                println!("skipping {}: absent", file.display());
+                continue;
+            }
+            let (model, spec, report) = weights::import_arch(arch, 3, None, &file, &ImportOptions::default(), &device)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert_eq!(model.num_classes(), 1000, "{}", file.display());
+            assert_eq!(spec.arch, arch);
+            let x = Tensor::<4>::from_data(TensorData::new(formula_input(f.input), f.input), &device);
+            let logits: Vec<f32> = model.valid().forward_logits(x).into_data().try_to_vec().unwrap();
+            let err = relative_error(&logits, &f.logits[0]);
+            println!(
+                "{} ({}): relative error {err:.2e}",
+                file.display(),
+                report.format.unwrap_or_default()
+            );
+            assert!(err < TOLERANCE, "{}: {err}", file.display());
+        }
+    }
+    let notop = big.join("keras_resnet50_notop_weights_only.h5");
+    if notop.is_file() {
+        let (model, _, report) = weights::import_arch(
+            "keras_resnet50",
+            3,
+            Some(5),
+            &notop,
+            &ImportOptions {
+                new_head: true,
+                ..Default::default()
+            },
+            &device,
+        )
+        .unwrap();
+        assert_eq!(model.num_classes(), 5);
+        assert_eq!(report.head_reinitialised, ["fc"]);
+    }
+}
