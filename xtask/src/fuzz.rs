@@ -1,6 +1,6 @@
 //! `cargo xtask fuzz`: a seeded, time-bounded fuzz harness over every input Kiln reads. Real
 //! files (PNG, JPEG, IDX plain and gzipped, `.pth` zip and legacy pickle, `.safetensors`,
-//! `.bpk`, `model.json`, recipe TOML) and text specs (augmentation, schedules) are mutated by
+//! Keras's `.h5`, `.weights.h5` and `.keras`, `.bpk`, `model.json`, recipe TOML) and text specs (augmentation, schedules) are mutated by
 //! truncation, bit flips, byte writes, length-field edits, chunk copies and splicing, and fed to
 //! the function that reads them. Each must return `Ok` or `Err`: a panic is a failure, and so is
 //! a worker that dies (an allocation beyond the address-space cap aborts it: unbounded memory).
@@ -53,7 +53,7 @@ pub struct WorkerArgs {
 }
 
 /// The kinds of input, and the seed files of each.
-const TARGETS: [&str; 11] = [
+const TARGETS: [&str; 12] = [
     "png",
     "jpeg",
     "idx",
@@ -61,6 +61,7 @@ const TARGETS: [&str; 11] = [
     "pth",
     "pth-legacy",
     "safetensors",
+    "keras",
     "bpk",
     "model.json",
     "recipe",
@@ -102,6 +103,11 @@ fn corpus(dir: &Path) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
         ("pth-legacy", read(fixtures.join("checkpoints/lenet5-legacy.pth"))?),
         ("safetensors", read(fixtures.join("parity/lenet5.safetensors"))?),
         ("recipe", read(root.join("examples/recipes/lenet5-mnist.toml"))?),
+        // Keras files of each format, written by Keras (scripts/keras/make_fixtures.py).
+        ("keras", read(fixtures.join("keras/tiny/tiny.h5"))?),
+        ("keras", read(fixtures.join("keras/tiny/tiny_keras2.h5"))?),
+        ("keras", read(fixtures.join("keras/tiny/tiny.weights.h5"))?),
+        ("keras", read(fixtures.join("keras/tiny/tiny.keras"))?),
     ];
     // IDX: the first 16 MNIST test images, plain and gzipped.
     let mnist = kiln_data::idx::read_idx(root.join("datasets/mnist/t10k-images-idx3-ubyte.gz"))?;
@@ -249,6 +255,14 @@ fn run_case(target: &str, input: &[u8], dir: &Path, device: &burn::tensor::Devic
             let p = write("case.weights")?;
             kiln::weights::import(&lenet()?, &p, &Default::default(), device)
                 .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        "keras" => {
+            let p = write("case.h5")?;
+            kiln::train::import::keras::read(&p)
+                .map(|f| {
+                    std::hint::black_box(f.layers.len());
+                })
                 .map_err(|e| e.to_string())
         }
         "bpk" => {

@@ -10,8 +10,9 @@ pub struct Args {
     /// Architecture (see `cargo xtask list`), e.g. resnet50 [default: the weights table's, for a
     /// published file name].
     arch: Option<String>,
-    /// The checkpoint: PyTorch .pth/.pt or .safetensors with torchvision's key names, or a
-    /// weights-table name once fetched.
+    /// The checkpoint: PyTorch .pth/.pt or .safetensors with torchvision's key names, a Keras
+    /// .h5 / .weights.h5 / .keras file (for a keras_* architecture), or a weights-table name once
+    /// fetched.
     #[arg(long)]
     from: PathBuf,
     /// The model directory to write (refused when it holds a model, unless --overwrite).

@@ -38,7 +38,7 @@ enum Task {
     Eval(eval::Args),
     /// Classify image files (PNG, JPEG) with a trained model.
     Predict(predict::Args),
-    /// Import a PyTorch (.pth) or safetensors checkpoint into a Kiln model directory.
+    /// Import a PyTorch (.pth), safetensors or Keras (.h5, .weights.h5, .keras) file into a Kiln model directory.
     Import(import::Args),
     /// List the models that can be built, and the compiled backends.
     List,

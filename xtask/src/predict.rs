@@ -15,7 +15,8 @@ pub struct Args {
     /// Architecture of --weights [default: the weights table's, for a published file name].
     #[arg(long, requires = "weights")]
     arch: Option<String>,
-    /// A checkpoint (.pth or .safetensors) to predict with directly, or a weights-table name
+    /// A checkpoint (.pth, .safetensors, or Keras .h5 / .weights.h5 / .keras for a keras_*
+    /// architecture) to predict with directly, or a weights-table name
     /// (`ResNet50_Weights.IMAGENET1K_V2`) once `cargo xtask weights fetch` has cached it.
     #[arg(long)]
     weights: Option<PathBuf>,
@@ -51,7 +52,7 @@ pub struct Args {
     /// Centre crop size [default: the weights entry's; 224, 299 for Inception].
     #[arg(long)]
     crop: Option<usize>,
-    /// Resampling filter of the resize, bilinear or bicubic [default: the weights entry's].
+    /// Resampling filter of the resize, bilinear, bicubic or nearest [default: the weights entry's].
     #[arg(long)]
     interpolation: Option<Interpolation>,
     /// Per-channel mean, comma-separated [default: the weights entry's; ImageNet's].

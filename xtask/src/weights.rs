@@ -104,7 +104,7 @@ fn fetch_one(name: &str, dir: Option<PathBuf>, url: Option<String>) -> anyhow::R
         &url,
         &dir,
         &entry.file,
-        entry.sha256_prefix.as_deref(),
+        entry.expected_hash().as_deref(),
         |done, total| {
             if done >= shown + (16 << 20) {
                 shown = done;

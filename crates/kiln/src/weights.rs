@@ -193,11 +193,17 @@ impl WeightsFile {
     pub fn warning(&self) -> Option<String> {
         let (entry, found) = (self.entry?, self.hash_mismatch.as_ref()?);
         Some(format!(
-            "warning: {} carries the name of {} but its sha256 starts with {found}, not {}: it is not the published file \
+            "warning: {} carries the name of {} but its {}: it is not the published file \
              (the entry's transform and classes are used all the same)",
             self.path.display(),
             entry.name,
-            entry.sha256_prefix.as_deref().unwrap_or("?")
+            match &entry.md5 {
+                Some(md5) => format!("md5 is {}, not {md5}", found.trim_start_matches("md5:")),
+                None => format!(
+                    "sha256 starts with {found}, not {}",
+                    entry.sha256_prefix.as_deref().unwrap_or("?")
+                ),
+            }
         ))
     }
 }
@@ -215,7 +221,7 @@ pub fn resolve_weights_in(arg: &Path, dirs: &[PathBuf]) -> Result<WeightsFile, W
     if arg.is_file() {
         let entry = find_weights(name).filter(|e| e.matches_file(name));
         let hash_mismatch = match entry {
-            Some(e) => fetch::verify(arg, e.sha256_prefix.as_deref())?,
+            Some(e) => fetch::verify(arg, e.expected_hash().as_deref())?,
             None => None,
         };
         return Ok(WeightsFile {
@@ -230,7 +236,7 @@ pub fn resolve_weights_in(arg: &Path, dirs: &[PathBuf]) -> Result<WeightsFile, W
     };
     match dirs.iter().map(|d| d.join(&entry.file)).find(|p| p.is_file()) {
         Some(path) => Ok(WeightsFile {
-            hash_mismatch: fetch::verify(&path, entry.sha256_prefix.as_deref())?,
+            hash_mismatch: fetch::verify(&path, entry.expected_hash().as_deref())?,
             path,
             entry: Some(entry),
         }),

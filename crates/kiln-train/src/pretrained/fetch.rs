@@ -38,8 +38,15 @@ pub enum FetchError {
         /// The partial file.
         part: PathBuf,
     },
-    /// The downloaded file does not hash to the prefix its name carries; it was deleted.
-    #[error("{url}: the downloaded file's sha256 starts with {found}, not {expected} as its name says; it was deleted")]
+    /// The downloaded file does not hash to the prefix its name carries (or to the md5 its
+    /// publisher gives); it was deleted.
+    #[error(
+        "{url}: the downloaded file's {}; it was deleted",
+        match (expected.strip_prefix("md5:"), found.strip_prefix("md5:")) {
+            (Some(e), Some(f)) => format!("md5 is {f}, not {e} as published"),
+            _ => format!("sha256 starts with {found}, not {expected} as its name says"),
+        }
+    )]
     HashMismatch {
         /// The address.
         url: String,
@@ -206,12 +213,32 @@ pub fn fetch(
     Ok(dest)
 }
 
-/// `None` when `path` hashes to `prefix` (or there is no prefix); otherwise the start of the
-/// actual hash.
+/// The md5 of a file, as lowercase hex (Keras publishes its files' md5).
+pub fn md5_file(path: &Path) -> Result<String, FetchError> {
+    use md5::{Digest as _, Md5};
+    let mut file = std::fs::File::open(path).map_err(io(path))?;
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `None` when `path` hashes to `prefix` (a sha256 prefix, or `md5:<hex>` for a whole md5), or
+/// there is none; otherwise the start of the actual hash.
 pub fn verify(path: &Path, prefix: Option<&str>) -> Result<Option<String>, FetchError> {
     let Some(prefix) = prefix.filter(|p| !p.is_empty()) else {
         return Ok(None);
     };
+    if let Some(md5) = prefix.strip_prefix("md5:") {
+        let hash = md5_file(path)?;
+        return Ok((hash != md5.to_ascii_lowercase()).then(|| format!("md5:{hash}")));
+    }
     let hash = sha256_file(path)?;
     Ok((!hash.starts_with(&prefix.to_ascii_lowercase())).then(|| hash[..prefix.len().min(hash.len())].to_string()))
 }

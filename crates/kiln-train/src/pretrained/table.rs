@@ -1,12 +1,14 @@
 //! The weights table: every published checkpoint Kiln knows, as torchvision's `Weights` enums
-//! and timm's `pretrained_cfg` describe them. Data in `assets/weights/`, generated from the
-//! reference by `scripts/weights/make_table.py`.
+//! and timm's `pretrained_cfg` describe them, and Keras's `keras.applications` files. Data in
+//! `assets/weights/`, generated from the references by `scripts/weights/make_table.py` and
+//! `scripts/weights/make_keras_table.py`.
 
 use kiln_core::{Interpolation, Preprocessing};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
 const TORCHVISION: &str = include_str!("../../assets/weights/torchvision.json");
+const KERAS: &str = include_str!("../../assets/weights/keras.json");
 const IMAGENET_1K: &str = include_str!("../../assets/weights/imagenet-1k.txt");
 
 /// A published checkpoint.
@@ -22,6 +24,13 @@ pub struct WeightsEntry {
     pub file: String,
     /// The hex prefix of the file's sha256 that its name carries (torch.hub checks it).
     pub sha256_prefix: Option<String>,
+    /// The file's md5, for files published with one (Keras's `get_file(file_hash=...)`).
+    #[serde(default)]
+    pub md5: Option<String>,
+    /// Keras's `preprocess_input` mode (`caffe`, `tf`, `torch`) for Keras's files: their
+    /// preprocessing is Keras's (plain nearest resize to the crop, no centre crop).
+    #[serde(default)]
+    pub keras_mode: Option<String>,
     /// The class-name list: `imagenet-1k`, or none.
     pub categories: Option<String>,
     /// Output classes, when the classifier is usable.
@@ -72,6 +81,9 @@ impl WeightsEntry {
     /// The entry's evaluation transform as Kiln's preprocessing (RGB).
     pub fn preprocessing(&self) -> Preprocessing {
         let t = &self.transform;
+        if let Some(p) = self.keras_mode.as_deref().and_then(|m| Preprocessing::keras(m, t.crop)) {
+            return p;
+        }
         Preprocessing {
             channels: 3,
             height: t.crop,
@@ -94,6 +106,15 @@ impl WeightsEntry {
         }
     }
 
+    /// The hash the published file must have, as [`super::fetch::verify`] takes it: the sha256
+    /// prefix, or `md5:<hex>`.
+    pub fn expected_hash(&self) -> Option<String> {
+        match (&self.md5, &self.sha256_prefix) {
+            (Some(md5), _) => Some(format!("md5:{md5}")),
+            (None, prefix) => prefix.clone(),
+        }
+    }
+
     /// Whether `file_name` is this entry's published file name.
     pub fn matches_file(&self, file_name: &str) -> bool {
         self.file == file_name
@@ -109,9 +130,15 @@ struct Table {
 pub fn weights_table() -> &'static [WeightsEntry] {
     static TABLE: OnceLock<Vec<WeightsEntry>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        serde_json::from_str::<Table>(TORCHVISION)
+        let mut entries = serde_json::from_str::<Table>(TORCHVISION)
             .expect("assets/weights/torchvision.json is valid (checked by the tests)")
-            .entries
+            .entries;
+        entries.extend(
+            serde_json::from_str::<Table>(KERAS)
+                .expect("assets/weights/keras.json is valid (checked by the tests)")
+                .entries,
+        );
+        entries
     })
 }
 
@@ -146,8 +173,17 @@ mod tests {
         assert_eq!(imagenet_classes()[285], "Egyptian cat");
         for e in table {
             assert!(e.url.ends_with(&e.file), "{}", e.name);
-            let hash = e.sha256_prefix.as_deref().unwrap_or_default();
-            assert!(hash.len() >= 8 && e.file.contains(&format!("-{hash}.")), "{}", e.name);
+            if let Some(md5) = &e.md5 {
+                assert!(
+                    md5.len() == 32 && md5.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{}",
+                    e.name
+                );
+                assert!(e.keras_mode.is_some(), "{}: Keras's files are the md5 ones", e.name);
+            } else {
+                let hash = e.sha256_prefix.as_deref().unwrap_or_default();
+                assert!(hash.len() >= 8 && e.file.contains(&format!("-{hash}.")), "{}", e.name);
+            }
             assert_eq!(e.class_names().map(|c| c.len()), e.num_classes, "{}", e.name);
             assert_eq!(e.num_classes.is_none(), e.features_only.is_some(), "{}", e.name);
             assert!(e.transform.crop <= e.transform.resize, "{}", e.name);

@@ -580,6 +580,9 @@ fn init_from(
             data.preprocessing.mean = p.preprocessing.mean;
             data.preprocessing.std = p.preprocessing.std;
             data.preprocessing.interpolation = p.preprocessing.interpolation;
+            // Keras's weights take BGR on the 0–255 scale (`caffe`) or [-1, 1] (`tf`).
+            data.preprocessing.channel_order = p.preprocessing.channel_order;
+            data.preprocessing.pixel_divisor = p.preprocessing.pixel_divisor;
         }
         return Ok((p.model, p.spec));
     }
@@ -605,5 +608,7 @@ fn init_from(
     data.preprocessing.channels = card.preprocessing.channels;
     data.preprocessing.mean = card.preprocessing.mean.clone();
     data.preprocessing.std = card.preprocessing.std.clone();
+    data.preprocessing.channel_order = card.preprocessing.channel_order;
+    data.preprocessing.pixel_divisor = card.preprocessing.pixel_divisor;
     Ok((model, spec))
 }

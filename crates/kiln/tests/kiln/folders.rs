@@ -81,7 +81,7 @@ fn image_modes_convert_as_pillow_converts_them() {
 
 /// A folder of `per_class` photos in each of three classes, made from the sample photos:
 /// windows of random size and place, some flipped, saved as JPEG or PNG.
-fn photo_folder(per_class: usize) -> tempfile::TempDir {
+pub(crate) fn photo_folder(per_class: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = kiln_data::augment::Rng::new(5);
     for (class, photo) in [

@@ -552,3 +552,122 @@ fn full_size_files_written_by_keras_match_keras() {
         assert_eq!(report.head_reinitialised, ["fc"]);
     }
 }
+
+/// A file carrying a Keras published name (`resnet50_weights_tf_dim_ordering_tf_kernels.h5`) is
+/// found in the weights table: its md5 is checked, and its architecture, ImageNet classes and
+/// Keras preprocessing configure `predict --weights FILE` with no other flag. With the full-size
+/// file Keras wrote (`--full`), the whole path runs on a photo.
+#[test]
+fn keras_published_names_configure_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let published = dir.path().join("resnet50_weights_tf_dim_ordering_tf_kernels.h5");
+    std::fs::copy(tiny().join("tiny_weights.h5"), &published).unwrap();
+    let file = weights::resolve_weights(&published).unwrap();
+    let entry = file.entry.expect("a published name");
+    assert_eq!(
+        (entry.name.as_str(), entry.arch.as_str()),
+        ("keras.applications.ResNet50", "keras_resnet50")
+    );
+    let warning = file.warning().unwrap();
+    assert!(
+        warning.contains("md5 is") && warning.contains(entry.md5.as_deref().unwrap()),
+        "{warning}"
+    );
+    assert_eq!(entry.preprocessing(), kiln::Preprocessing::keras("caffe", 224).unwrap());
+    let notop = kiln::weights::weights_for("keras_inception_v3")
+        .find(|e| e.num_classes.is_none())
+        .unwrap();
+    assert_eq!(notop.file, "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5");
+    assert_eq!(notop.preprocessing().pixel_divisor, 127.5);
+
+    let full = super::common::root().join("target/keras/keras_resnet50_weights_only.h5");
+    if !full.is_file() {
+        println!(
+            "skipping predict with a full-size Keras file: {} absent",
+            full.display()
+        );
+        return;
+    }
+    std::fs::copy(&full, &published).unwrap();
+    let device = super::common::device();
+    let p = weights::load_pretrained(
+        &weights::resolve_weights(&published).unwrap(),
+        &Default::default(),
+        &device,
+    )
+    .unwrap();
+    assert_eq!(p.spec.arch, "keras_resnet50");
+    assert_eq!(p.classes[285], "Egyptian cat");
+    assert_eq!(p.preprocessing, kiln::Preprocessing::keras("caffe", 224).unwrap());
+    let predictions = kiln::tasks::predict_with(
+        &p.model,
+        &p.classes,
+        &p.preprocessing,
+        &[sample("chelsea.png")],
+        5,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(predictions[0].logits.len(), 1000);
+}
+
+/// Fine-tuning from Keras's weights keeps Keras's preprocessing for the new data set (BGR on
+/// 0–255 for `caffe`): from a model directory imported from a Keras file, and (with the
+/// full-size `_notop` file Keras wrote, when present) from the file itself with a new head.
+#[test]
+fn fine_tuning_from_keras_weights_keeps_keras_preprocessing() {
+    let device = super::common::device();
+    let f = arch_fixture("keras_resnet50");
+    let model = keras_model(&f, &fixture_file(&f, f.num_classes)).unwrap();
+    let imported = tempfile::tempdir().unwrap();
+    let caffe = weights::imagenet_preprocessing("keras_resnet50").unwrap();
+    let card = kiln::model_dir::ModelCard {
+        model: spec("keras_resnet50", f.num_classes, [64, 64]),
+        classes: (0..f.num_classes).map(|c| c.to_string()).collect(),
+        dataset: "keras".into(),
+        preprocessing: caffe.clone(),
+        kiln_version: "test".into(),
+    };
+    kiln::model_dir::save(imported.path(), model, &card).unwrap();
+    let photos = super::folders::photo_folder(4);
+    let notop = super::common::root().join("target/keras/keras_resnet50_notop_weights_only.h5");
+    let mut sources = vec![imported.path().to_path_buf()];
+    if notop.is_file() {
+        sources.push(notop);
+    } else {
+        println!("fine-tuning from the _notop file skipped: {} absent", notop.display());
+    }
+    for source in sources {
+        let run = tempfile::tempdir().unwrap();
+        let config = kiln::tasks::TrainConfig {
+            model: "keras_resnet50".into(),
+            dataset: format!("folder:{},size=64", photos.path().display()),
+            init_from: Some(source.clone()),
+            val_split: Some(0.25),
+            fit: kiln_train::FitConfig {
+                epochs: 1,
+                batch_size: 4,
+                max_steps: Some(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let report =
+            kiln::tasks::train(&config, &[], run.path(), false).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        assert!(report.test.accuracy.is_finite());
+        let (model, card) = kiln::model_dir::load(run.path(), &device).unwrap();
+        assert_eq!(
+            model.num_classes(),
+            3,
+            "{}: a new head for the folder's classes",
+            source.display()
+        );
+        let p = &card.preprocessing;
+        assert_eq!(
+            (p.channel_order, p.pixel_divisor, &p.mean),
+            (caffe.channel_order, caffe.pixel_divisor, &caffe.mean),
+            "{}: Keras's caffe preprocessing kept",
+            source.display()
+        );
+    }
+}

@@ -144,6 +144,34 @@ fn fetch_verifies_resumes_and_never_leaves_a_bad_file_in_place() {
     .unwrap_err();
     assert!(err.to_string().contains("HTTP 404"), "{err}");
     assert!(!dir.path().join("x-12345678.pth").exists());
+
+    // Keras's files are published with their md5: checked likewise.
+    let md5 = fetch::md5_file(&dest).unwrap();
+    assert_eq!(md5.len(), 32);
+    let keras = "vgg16_weights_tf_dim_ordering_tf_kernels.h5";
+    let got = fetch::fetch(
+        &format!("{base}/good"),
+        dir.path(),
+        keras,
+        Some(&format!("md5:{md5}")),
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(got).unwrap(), body);
+    let err = fetch::fetch(
+        &format!("{base}/good"),
+        dir.path(),
+        "other.h5",
+        Some("md5:64373286793e3c8b2b4e3219cbf3544b"),
+        |_, _| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("md5 is {md5}, not 64373286793e3c8b2b4e3219cbf3544b")),
+        "{err}"
+    );
+    assert!(!dir.path().join("other.h5").exists());
 }
 
 /// A table name resolves to a cached file; an uncached one says how to fetch it.
