@@ -59,6 +59,8 @@ pub struct KerasSlot {
     /// The name Keras's own application gives this layer (`block1_conv1`, `conv2_block1_0_conv`,
     /// `conv2d_5`, `predictions`), shown in messages beside the file's name.
     pub keras_name: String,
+    /// Other names published files give this layer (Keras 2's ResNet-50: `res2a_branch2a`).
+    pub aliases: Vec<String>,
 }
 
 impl KerasSlot {
@@ -68,11 +70,26 @@ impl KerasSlot {
             path: path.into(),
             kind,
             keras_name: keras_name.into(),
+            aliases: Vec::new(),
         }
+    }
+
+    /// The slot, also known by `alias` in some published files.
+    pub fn with_alias(mut self, alias: impl Into<String>) -> Self {
+        self.aliases.push(alias.into());
+        self
+    }
+
+    /// Whether `name` is this layer's Keras name or an alias.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.keras_name == name || self.aliases.iter().any(|a| a == name)
     }
 }
 
-/// In which order a file's layers of one kind are matched to the slots of that kind.
+/// In which order a file's layers of one kind are matched to the slots of that kind. With
+/// [`KerasOrder::File`], a file whose layers of a kind all carry the slots' names (or aliases)
+/// is matched by name instead, whatever its order (Keras 2's ResNet-50 lists each block's
+/// shortcut after its last convolution, Keras 3's before).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KerasOrder {
     /// The file's own order (`layer_names` of an `.h5`, the `layers/<class>_<k>` index of a

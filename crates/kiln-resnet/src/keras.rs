@@ -34,9 +34,15 @@ pub fn keras_layout(config: &ResNetConfig) -> KerasLayout {
         center: true,
     };
     let mut slots = vec![
-        KerasSlot::new("conv1", conv, "conv1_conv"),
-        KerasSlot::new("bn1", bn, "conv1_bn"),
+        KerasSlot::new("conv1", conv, "conv1_conv").with_alias("conv1"),
+        KerasSlot::new("bn1", bn, "conv1_bn").with_alias("bn_conv1"),
     ];
+    // Keras 2's ResNet-50 (keras-applications' resnet50.py, whose published file is still in
+    // use): `res{stage}{block letter}_branch{2a, 2b, 2c, 1}` and `bn…` for the BatchNorms.
+    let old = |stage: usize, b: usize, k: usize, prefix: &str| {
+        let branch = ["1", "2a", "2b", "2c"][k];
+        format!("{prefix}{stage}{}_branch{branch}", (b'a' + b as u8) as char)
+    };
     let (expansion, convs) = if config.bottleneck { (4, 3) } else { (1, 2) };
     let mut in_c = 64;
     for (i, (&blocks, (planes, stride))) in config.layers.iter().zip(STAGES).enumerate() {
@@ -49,30 +55,43 @@ pub fn keras_layout(config: &ResNetConfig) -> KerasLayout {
             in_c = planes * expansion;
             for k in 1..=convs {
                 let last = k == convs;
+                // Keras 2's names exist for bottlenecks (branches 2a–2c) of up to 26 blocks.
+                let named = config.bottleneck && b < 26;
+                let alias = |slot: KerasSlot, k: usize, prefix: &str| {
+                    if named {
+                        slot.with_alias(old(stage, b, k, prefix))
+                    } else {
+                        slot
+                    }
+                };
                 if last && projected {
-                    slots.push(KerasSlot::new(
-                        format!("{path}.downsample.conv"),
-                        conv,
-                        format!("{name}_0_conv"),
+                    slots.push(alias(
+                        KerasSlot::new(format!("{path}.downsample.conv"), conv, format!("{name}_0_conv")),
+                        0,
+                        "res",
                     ));
                 }
-                slots.push(KerasSlot::new(
-                    format!("{path}.conv{k}"),
-                    conv,
-                    format!("{name}_{k}_conv"),
+                slots.push(alias(
+                    KerasSlot::new(format!("{path}.conv{k}"), conv, format!("{name}_{k}_conv")),
+                    k,
+                    "res",
                 ));
                 if last && projected {
-                    slots.push(KerasSlot::new(
-                        format!("{path}.downsample.bn"),
-                        bn,
-                        format!("{name}_0_bn"),
+                    slots.push(alias(
+                        KerasSlot::new(format!("{path}.downsample.bn"), bn, format!("{name}_0_bn")),
+                        0,
+                        "bn",
                     ));
                 }
-                slots.push(KerasSlot::new(format!("{path}.bn{k}"), bn, format!("{name}_{k}_bn")));
+                slots.push(alias(
+                    KerasSlot::new(format!("{path}.bn{k}"), bn, format!("{name}_{k}_bn")),
+                    k,
+                    "bn",
+                ));
             }
         }
     }
-    slots.push(KerasSlot::new("fc", KerasKind::Dense { from_hwc: None }, "predictions"));
+    slots.push(KerasSlot::new("fc", KerasKind::Dense { from_hwc: None }, "predictions").with_alias("fc1000"));
     KerasLayout {
         slots,
         order: KerasOrder::File,

@@ -671,3 +671,54 @@ fn fine_tuning_from_keras_weights_keeps_keras_preprocessing() {
         );
     }
 }
+
+/// Keras 2's ResNet-50 file names its layers `conv1`, `bn_conv1`, `res2a_branch2a`, …,
+/// `fc1000` and lists each block's shortcut after its last convolution (Keras 3: before): matched
+/// by name, it gives Keras's logits all the same.
+#[test]
+fn keras2_resnet50_names_and_order_match_by_name() {
+    let f = arch_fixture("keras_resnet50");
+    let mut file = fixture_file(&f, f.num_classes);
+    // conv{s}_block{b}_{k}_{conv|bn} → res/bn{s}{letter}_branch{1|2a|2b|2c}.
+    let old = |name: &str| -> String {
+        match name {
+            "conv1_conv" => return "conv1".into(),
+            "conv1_bn" => return "bn_conv1".into(),
+            "predictions" => return "fc1000".into(),
+            _ => {}
+        }
+        let parts: Vec<&str> = name.split('_').collect();
+        let stage = &parts[0][4..];
+        let block: u8 = parts[1][5..].parse().unwrap();
+        let branch = ["1", "2a", "2b", "2c"][parts[2].parse::<usize>().unwrap()];
+        let prefix = if parts[3] == "conv" { "res" } else { "bn" };
+        format!("{prefix}{stage}{}_branch{branch}", (b'a' + block - 1) as char)
+    };
+    for l in &mut file.layers {
+        l.name = old(&l.name);
+    }
+    // Keras 2's order: the shortcut's convolution and BatchNorm after branch 2c's.
+    let mut reordered = Vec::new();
+    let mut held = Vec::new();
+    for l in file.layers.drain(..) {
+        if l.name.ends_with("_branch1") {
+            held.push(l);
+        } else {
+            let ends_block = l.name.starts_with("bn") && l.name.ends_with("_branch2c");
+            reordered.push(l);
+            if ends_block {
+                reordered.append(&mut held);
+            }
+        }
+    }
+    assert!(held.is_empty());
+    file.layers = reordered;
+    assert_eq!(file.layers[2].name, "res2a_branch2a");
+    let model = keras_model(&f, &file).unwrap_or_else(|e| panic!("{e}"));
+    let device = super::common::device();
+    let x = Tensor::<4>::from_data(TensorData::new(formula_input(f.input), f.input), &device);
+    let logits: Vec<f32> = model.valid().forward_logits(x).into_data().try_to_vec().unwrap();
+    let reference: Vec<f32> = f.logits.iter().flatten().copied().collect();
+    let err = relative_error(&logits, &reference);
+    assert!(err < TOLERANCE, "relative error {err}");
+}

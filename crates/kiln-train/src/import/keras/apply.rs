@@ -128,9 +128,10 @@ pub fn apply_layers<M: ModuleSnapshot + Module>(
         )));
     }
     let mut notes = Vec::new();
-    if layout.order == KerasOrder::Creation {
-        for (layers, kind) in by_kind.iter_mut().zip(kinds) {
-            creation_order(layers, kind, &mut notes).map_err(mismatch)?;
+    for (layers, kind) in by_kind.iter_mut().zip(kinds) {
+        match layout.order {
+            KerasOrder::Creation => creation_order(layers, kind, &mut notes).map_err(mismatch)?,
+            KerasOrder::File => by_name(layers, layout, kind, &mut notes),
         }
     }
 
@@ -325,6 +326,37 @@ fn creation_order(layers: &mut [&KerasLayer], kind: KerasKind, notes: &mut Vec<S
         ));
     }
     Ok(())
+}
+
+/// Puts one kind's layers in the slots' order when every one of them carries a distinct slot's
+/// name or alias (the application's own names do not depend on the session): files whose order
+/// differs from Keras 3's (Keras 2's ResNet-50 lists each shortcut after the block's last
+/// convolution) then match all the same. Otherwise the file's order stands, as Keras's loader.
+fn by_name(layers: &mut [&KerasLayer], layout: &KerasLayout, kind: KerasKind, notes: &mut Vec<String>) {
+    let slots: Vec<&KerasSlot> = layout.slots_like(kind).collect();
+    if layers.is_empty() || layers.len() != slots.len() {
+        return;
+    }
+    let position = |l: &KerasLayer| slots.iter().position(|s| s.is_named(&l.name));
+    let mut seen = vec![false; slots.len()];
+    for l in layers.iter() {
+        match position(l) {
+            Some(i) if !seen[i] => seen[i] = true,
+            _ => return,
+        }
+    }
+    let before: Vec<String> = layers.iter().map(|l| l.name.clone()).collect();
+    layers.sort_by_key(|l| position(l));
+    let aliased = layers.iter().zip(&slots).any(|(l, s)| l.name != s.keras_name);
+    if aliased || layers.iter().map(|l| &l.name).ne(before.iter()) {
+        notes.push(format!(
+            "{} layers matched by name ({} … {}{})",
+            kind.name(),
+            layers[0].name,
+            layers[layers.len() - 1].name,
+            if aliased { ", an earlier Keras's names" } else { "" }
+        ));
+    }
 }
 
 /// The model's float parameters: path and shape.
