@@ -132,17 +132,29 @@ fn load(a: &Args, device: &burn::tensor::Device) -> anyhow::Result<(kiln::Model,
     };
     let p = load_pretrained(&file, &options, device)?;
     if let Some(e) = p.entry.filter(|e| e.features_only.is_some()) {
+        let part = match e.features_only.as_deref() {
+            Some("") | None => "it is the convolutional base only".to_string(),
+            Some(prefix) => format!("only `{prefix}` holds valid values"),
+        };
         anyhow::bail!(
-            "{} has no trained classifier (only `{}` holds valid values): use it as a backbone \
-             (`train --init-from`, or `import --num-classes N`)",
+            "{} has no trained classifier ({part}): use it as a backbone (`train --init-from`, or \
+             `import --num-classes N`)",
             e.name,
-            e.features_only.as_deref().unwrap_or_default()
         );
     }
     for line in p.report.lines() {
         eprintln!("{line}");
     }
-    if let Some(e) = p.entry {
+    if let Some(e) = p.entry.filter(|e| e.keras_mode.is_some()) {
+        eprintln!(
+            "{}: {} ({}), Keras's preprocessing: nearest resize to {}, `{}` mode",
+            file.path.display(),
+            e.name,
+            e.arch,
+            e.transform.crop,
+            e.keras_mode.as_deref().unwrap_or_default()
+        );
+    } else if let Some(e) = p.entry {
         eprintln!(
             "{}: {} ({}), resize {} {} + centre crop {}",
             file.path.display(),
