@@ -7,7 +7,11 @@ pub fn run() -> anyhow::Result<()> {
         } else {
             format!(" (also: {})", m.aliases.join(", "))
         };
-        let keras = if m.keras { " [Keras's definition: loads Keras weight files]" } else { "" };
+        let keras = if m.keras {
+            " [Keras's definition: loads Keras weight files]"
+        } else {
+            ""
+        };
         println!("  {:<14} input {c}x{h}x{w}  {}{aliases}{keras}", m.name, m.paper);
     }
     let compiled = kiln::core::compiled_backends();

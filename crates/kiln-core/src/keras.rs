@@ -129,6 +129,23 @@ impl KerasLayout {
     pub fn is_head(&self, path: &str) -> bool {
         self.head.iter().any(|h| path.starts_with(h.as_str()))
     }
+
+    /// The Kiln parameters the slots fill, sorted: `weight` (+ `bias`) of a convolution or dense
+    /// layer, `gamma`, `beta`, `running_mean`, `running_var` of a BatchNorm (Kiln's has a gamma
+    /// whatever Keras's `scale`).
+    pub fn params(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for slot in &self.slots {
+            let names: &[&str] = match slot.kind {
+                KerasKind::Conv { bias: false } => &["weight"],
+                KerasKind::Conv { bias: true } | KerasKind::Dense { .. } => &["weight", "bias"],
+                KerasKind::BatchNorm { .. } => &["gamma", "beta", "running_mean", "running_var"],
+            };
+            out.extend(names.iter().map(|n| format!("{}.{n}", slot.path)));
+        }
+        out.sort();
+        out
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub use conv_block::{ConvBnAct, ConvBnActConfig};
 pub use encoder::{BackboneEncoder, Encoded, Encoder, SmallEncoder, SmallEncoderConfig};
 pub use init::Init;
 pub use keras::{KerasKind, KerasLayout, KerasOrder, KerasSlot};
-pub use params::{count_params, first_bad_param};
+pub use params::{count_params, first_bad_param, param_paths, param_shapes};
 pub use seeded::{InitGuard, init_guard, materialise, seed_for_init};
 pub use values::{floats, ints};
 pub use weights::KeyRules;

@@ -39,6 +39,41 @@ pub fn count_params<M: Module>(module: &M) -> usize {
     counter.count
 }
 
+/// Every float parameter of `module` (BatchNorm's running statistics included) as burn-store
+/// names it, with its shape, sorted by path; enum variants (the registry's `Model::Vgg`) are not
+/// part of the path. For tests that check key rules and Keras layouts against a real model.
+pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
+    #[derive(Default)]
+    struct Shapes {
+        path: Vec<String>,
+        out: Vec<(String, Vec<usize>)>,
+    }
+    impl ModuleVisitor for Shapes {
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            if !container_type.starts_with("Enum:") {
+                self.path.push(name.to_string());
+            }
+        }
+        fn exit_module(&mut self, _name: &str, container_type: &str) {
+            if !container_type.starts_with("Enum:") {
+                self.path.pop();
+            }
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.out.push((self.path.join("."), param.lazy_shape().to_vec()));
+        }
+    }
+    let mut shapes = Shapes::default();
+    module.visit(&mut shapes);
+    shapes.out.sort();
+    shapes.out
+}
+
+/// The paths of [`param_shapes`], sorted.
+pub fn param_paths<M: Module>(module: &M) -> Vec<String> {
+    param_shapes(module).into_iter().map(|(p, _)| p).collect()
+}
+
 /// The first parameter of `module` that is not finite (NaN, ±inf), or a BatchNorm running
 /// variance below 0: `(path, why)`. Weights like that give NaN outputs for every input.
 pub fn first_bad_param<M: Module>(module: &M) -> Option<(String, String)> {

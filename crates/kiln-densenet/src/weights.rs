@@ -70,10 +70,7 @@ pub fn key_rules(config: &DenseNetConfig) -> KeyRules {
 mod tests {
     use super::*;
     use crate::{DENSENET_VARIANTS, DenseNetVariant};
-    use burn::{
-        module::{Module, ModuleVisitor, Param},
-        tensor::{Device, Tensor},
-    };
+    use burn::tensor::Device;
     use std::collections::BTreeMap;
 
     fn rules_121() -> KeyRules {
@@ -184,27 +181,6 @@ mod tests {
         keys
     }
 
-    /// Parameter paths of a module as burn-store names them.
-    #[derive(Default)]
-    struct Paths {
-        path: Vec<String>,
-        all: Vec<String>,
-    }
-
-    impl ModuleVisitor for Paths {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-
-        fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-            self.all.push(self.path.join("."));
-        }
-    }
-
     /// Whether burn-store's contiguous index mapping would leave `keys` as they are: under each
     /// prefix, the numeric segments that follow it are exactly `0..n`.
     fn indices_contiguous(keys: &[String]) -> Result<(), String> {
@@ -267,9 +243,7 @@ mod tests {
         for (v, expected) in [(&DENSENET_VARIANTS[0], 727usize), (&DENSENET_VARIANTS[1], 967)] {
             let config = DenseNetConfig::from_variant(v);
             let compiled = compile(&key_rules(&config));
-            let mut paths = Paths::default();
-            config.init(&device).visit(&mut paths);
-            let mut model = paths.all;
+            let mut model = kiln_core::param_paths(&config.init(&device));
             model.sort();
             for legacy in [false, true] {
                 let keys = torchvision_keys(v, legacy);

@@ -44,10 +44,7 @@ pub fn key_rules() -> KeyRules {
 mod tests {
     use super::*;
     use crate::{GoogLeNetConfig, INCEPTIONS};
-    use burn::{
-        module::{Module, ModuleVisitor, Param},
-        tensor::{Device, Tensor},
-    };
+    use burn::tensor::Device;
 
     #[test]
     fn torchvision_keys_map_onto_fields() {
@@ -120,27 +117,6 @@ mod tests {
         keys
     }
 
-    /// Parameter paths of a module as burn-store names them.
-    #[derive(Default)]
-    struct Paths {
-        path: Vec<String>,
-        all: Vec<String>,
-    }
-
-    impl ModuleVisitor for Paths {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-
-        fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-            self.all.push(self.path.join("."));
-        }
-    }
-
     /// Every torchvision key, renamed and adapted as the importer does (BatchNorm
     /// `weight`/`bias` → `gamma`/`beta`, `num_batches_tracked` dropped), is a parameter path of
     /// the model, and every parameter gets one: with the heads and without.
@@ -170,12 +146,7 @@ mod tests {
             // No numeric segment is left for the contiguous index mapping to renumber: only
             // `branch2.{0,1}` and `branch3.{0,1}`.
             assert!(mapped.iter().all(|k| !k.contains(".branch4.1.")));
-            let mut paths = Paths::default();
-            GoogLeNetConfig::new()
-                .with_aux_logits(aux)
-                .init(&device)
-                .visit(&mut paths);
-            let mut model = paths.all;
+            let mut model = kiln_core::param_paths(&GoogLeNetConfig::new().with_aux_logits(aux).init(&device));
             model.sort();
             mapped.sort();
             assert_eq!(mapped, model, "aux_logits {aux}");

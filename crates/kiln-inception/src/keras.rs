@@ -141,59 +141,10 @@ mod tests {
     use super::*;
     use burn::{
         config::Config,
-        module::{Module, ModuleVisitor, Param},
+        module::Module,
         tensor::{Device, Tensor},
     };
     use kiln_core::count_params;
-
-    /// Parameter paths of a module as burn-store names them, and the elements of its BatchNorm
-    /// `gamma`s.
-    #[derive(Default)]
-    struct Paths {
-        path: Vec<String>,
-        all: Vec<String>,
-        gammas: usize,
-    }
-
-    impl ModuleVisitor for Paths {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if self.path.last().is_some_and(|n| n.as_str() == "gamma") {
-                self.gammas += param.lazy_shape().num_elements();
-            }
-            self.all.push(self.path.join("."));
-        }
-    }
-
-    fn paths_of<M: Module>(module: &M) -> Paths {
-        let mut paths = Paths::default();
-        module.visit(&mut paths);
-        paths.all.sort();
-        paths
-    }
-
-    /// The parameters each slot's kind implies (Kiln's BatchNorm has a `gamma` whatever Keras's
-    /// `scale`).
-    fn slot_params(layout: &KerasLayout) -> Vec<String> {
-        let mut out = Vec::new();
-        for slot in &layout.slots {
-            let names: &[&str] = match slot.kind {
-                KerasKind::Conv { bias: false } => &["weight"],
-                KerasKind::Conv { bias: true } | KerasKind::Dense { .. } => &["weight", "bias"],
-                KerasKind::BatchNorm { .. } => &["gamma", "beta", "running_mean", "running_var"],
-            };
-            out.extend(names.iter().map(|n| format!("{}.{n}", slot.path)));
-        }
-        out.sort();
-        out
-    }
 
     /// Every slot names parameters of the Keras model, every parameter belongs to exactly one
     /// slot: 94 convolutions, 94 BatchNorms, 1 dense layer.
@@ -223,7 +174,7 @@ mod tests {
         assert_eq!(layout.head, ["fc"]);
         let model = config.init(&device);
         assert!(model.AuxLogits.is_none());
-        assert_eq!(slot_params(&layout), paths_of(&model).all);
+        assert_eq!(layout.params(), kiln_core::param_paths(&model));
     }
 
     /// With the auxiliary head (torchvision's default), the slots cover everything else and the
@@ -235,12 +186,11 @@ mod tests {
         let layout = keras_layout(&config);
         assert_eq!(layout.head, ["fc", "AuxLogits"]);
         let model = config.init(&device);
-        let rest: Vec<String> = paths_of(&model)
-            .all
+        let rest: Vec<String> = kiln_core::param_paths(&model)
             .into_iter()
             .filter(|p| !p.starts_with("AuxLogits."))
             .collect();
-        assert_eq!(slot_params(&layout), rest);
+        assert_eq!(layout.params(), rest);
         assert!(layout.is_head("AuxLogits.fc.weight") && layout.is_head("AuxLogits.conv0.conv.weight"));
     }
 
@@ -281,7 +231,11 @@ mod tests {
     fn keras_inception_parameter_counts() {
         let device = Device::flex();
         let model = InceptionV3Config::keras().init(&device);
-        let c = paths_of(&model).gammas;
+        let c: usize = kiln_core::param_shapes(&model)
+            .iter()
+            .filter(|(p, _)| p.ends_with(".gamma"))
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum();
         assert_eq!(c, 17_216);
         assert_eq!(model.num_params(), 23_851_784 + c);
         // Keras's trainable parameters (23,817,352) plus the gammas: torchvision's count without

@@ -76,10 +76,7 @@ pub fn key_rules() -> KeyRules {
 mod tests {
     use super::*;
     use crate::MnasNetConfig;
-    use burn::{
-        module::{Module, ModuleVisitor, Param},
-        tensor::{Device, Tensor},
-    };
+    use burn::tensor::Device;
 
     #[test]
     fn torchvision_keys_map_onto_fields() {
@@ -143,27 +140,6 @@ mod tests {
         keys
     }
 
-    /// Parameter paths of a module as burn-store names them.
-    #[derive(Default)]
-    struct Paths {
-        path: Vec<String>,
-        all: Vec<String>,
-    }
-
-    impl ModuleVisitor for Paths {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-
-        fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-            self.all.push(self.path.join("."));
-        }
-    }
-
     /// Every torchvision key, renamed and adapted as the importer does (BatchNorm
     /// `weight`/`bias` → `gamma`/`beta`, `num_batches_tracked` dropped), is a parameter path of
     /// the model, and every parameter gets one.
@@ -190,9 +166,7 @@ mod tests {
             .collect();
         let device = Device::flex();
         for config in [MnasNetConfig::new(0.5), MnasNetConfig::new(1.3).with_stem_v1(true)] {
-            let mut paths = Paths::default();
-            config.init(&device).visit(&mut paths);
-            let mut model = paths.all;
+            let mut model = kiln_core::param_paths(&config.init(&device));
             model.sort();
             mapped.sort();
             assert_eq!(mapped, model);

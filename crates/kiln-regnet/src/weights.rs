@@ -61,10 +61,7 @@ pub fn key_rules(config: &RegNetConfig) -> KeyRules {
 mod tests {
     use super::*;
     use crate::{REGNET_VARIANTS, RegNetVariant};
-    use burn::{
-        module::{Module, ModuleVisitor, Param},
-        tensor::{Device, Tensor},
-    };
+    use burn::tensor::Device;
 
     fn config(name: &str) -> RegNetConfig {
         let v = REGNET_VARIANTS.iter().find(|v| v.name == name).expect("in the table");
@@ -162,27 +159,6 @@ mod tests {
         keys
     }
 
-    /// Parameter paths of a module as burn-store names them.
-    #[derive(Default)]
-    struct Paths {
-        path: Vec<String>,
-        all: Vec<String>,
-    }
-
-    impl ModuleVisitor for Paths {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-
-        fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-            self.all.push(self.path.join("."));
-        }
-    }
-
     /// Every torchvision key, renamed and adapted as the importer does (BatchNorm
     /// `weight`/`bias` → `gamma`/`beta`, `num_batches_tracked` dropped), is a parameter path of
     /// the model, and every parameter gets one; torchvision's key counts are 428
@@ -212,9 +188,7 @@ mod tests {
                     k
                 })
                 .collect();
-            let mut paths = Paths::default();
-            cfg.init(&device).visit(&mut paths);
-            let mut model = paths.all;
+            let mut model = kiln_core::param_paths(&cfg.init(&device));
             model.sort();
             mapped.sort();
             assert_eq!(mapped, model, "{name}");

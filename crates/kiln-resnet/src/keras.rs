@@ -105,54 +105,10 @@ mod tests {
     use crate::{BlockStyle, RESNET_VARIANTS};
     use burn::{
         config::Config,
-        module::{Module, ModuleVisitor, Param},
+        module::Module,
         tensor::{Device, Tensor},
     };
     use kiln_core::count_params;
-
-    /// Parameter paths of a module as burn-store names them.
-    #[derive(Default)]
-    struct Paths {
-        path: Vec<String>,
-        all: Vec<String>,
-    }
-
-    impl ModuleVisitor for Paths {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-
-        fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-            self.all.push(self.path.join("."));
-        }
-    }
-
-    fn param_paths<M: Module>(module: &M) -> Vec<String> {
-        let mut paths = Paths::default();
-        module.visit(&mut paths);
-        let mut all = paths.all;
-        all.sort();
-        all
-    }
-
-    /// The parameters each slot's kind implies.
-    fn slot_params(layout: &KerasLayout) -> Vec<String> {
-        let mut out = Vec::new();
-        for slot in &layout.slots {
-            let names: &[&str] = match slot.kind {
-                KerasKind::Conv { bias: false } => &["weight"],
-                KerasKind::Conv { bias: true } | KerasKind::Dense { .. } => &["weight", "bias"],
-                KerasKind::BatchNorm { .. } => &["gamma", "beta", "running_mean", "running_var"],
-            };
-            out.extend(names.iter().map(|n| format!("{}.{n}", slot.path)));
-        }
-        out.sort();
-        out
-    }
 
     fn counts(layout: &KerasLayout) -> [usize; 3] {
         [
@@ -182,7 +138,7 @@ mod tests {
                 "Keras's convolutions all have a bias"
             );
             let model = config.init_bottleneck(&device);
-            assert_eq!(slot_params(&layout), param_paths(&model), "ResNet{depth}");
+            assert_eq!(layout.params(), kiln_core::param_paths(&model), "ResNet{depth}");
         }
         // torchvision's configurations get bias-free slots that still cover their models.
         for v in &RESNET_VARIANTS[..5] {
@@ -191,11 +147,11 @@ mod tests {
             let biased = layout.slots.iter().any(|s| s.kind == KerasKind::Conv { bias: true });
             assert!(!biased, "{}: torchvision's convolutions have no bias", v.name);
             let paths = if config.bottleneck {
-                param_paths(&config.init_bottleneck(&device))
+                kiln_core::param_paths(&config.init_bottleneck(&device))
             } else {
-                param_paths(&config.init_basic(&device))
+                kiln_core::param_paths(&config.init_basic(&device))
             };
-            assert_eq!(slot_params(&layout), paths, "{}", v.name);
+            assert_eq!(layout.params(), paths, "{}", v.name);
         }
     }
 

@@ -54,10 +54,7 @@ pub fn key_rules() -> KeyRules {
 mod tests {
     use super::*;
     use crate::{SHUFFLENET_VARIANTS, STAGES_REPEATS, ShuffleNetV2Config};
-    use burn::{
-        module::{Module, ModuleVisitor, Param},
-        tensor::{Device, Tensor},
-    };
+    use burn::{module::Module, tensor::Device};
 
     #[test]
     fn torchvision_keys_map_onto_fields() {
@@ -123,33 +120,18 @@ mod tests {
     /// The model's float tensors by path, BatchNorm's `gamma`/`beta` named as PyTorch's
     /// `weight`/`bias` (what the importer's adapter undoes).
     fn model_paths<M: Module>(model: &M) -> Vec<String> {
-        #[derive(Default)]
-        struct Paths {
-            path: Vec<String>,
-            out: Vec<String>,
-        }
-        impl ModuleVisitor for Paths {
-            fn enter_module(&mut self, name: &str, _container_type: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _name: &str, _container_type: &str) {
-                self.path.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-                let p = self.path.join(".");
-                let p = if let Some(head) = p.strip_suffix(".gamma") {
+        kiln_core::param_paths(model)
+            .into_iter()
+            .map(|p| {
+                if let Some(head) = p.strip_suffix(".gamma") {
                     format!("{head}.weight")
                 } else if let Some(head) = p.strip_suffix(".beta") {
                     format!("{head}.bias")
                 } else {
-                    p.clone()
-                };
-                self.out.push(p);
-            }
-        }
-        let mut paths = Paths::default();
-        model.visit(&mut paths);
-        paths.out
+                    p
+                }
+            })
+            .collect()
     }
 
     /// Every torchvision key lands on exactly one field, and every field gets a key.

@@ -43,10 +43,7 @@ pub fn key_rules(version: SqueezeNetVersion) -> KeyRules {
 mod tests {
     use super::*;
     use crate::SqueezeNetConfig;
-    use burn::{
-        module::{Module, ModuleVisitor, Param},
-        tensor::{Device, Tensor},
-    };
+    use burn::{module::Module, tensor::Device};
 
     /// The Fire positions as torchvision's source lists them.
     const TORCHVISION_FIRES: [(SqueezeNetVersion, [usize; 8]); 2] = [
@@ -89,25 +86,7 @@ mod tests {
 
     /// The model's float tensors by path.
     fn model_paths<M: Module>(model: &M) -> Vec<String> {
-        #[derive(Default)]
-        struct Paths {
-            path: Vec<String>,
-            out: Vec<String>,
-        }
-        impl ModuleVisitor for Paths {
-            fn enter_module(&mut self, name: &str, _container_type: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _name: &str, _container_type: &str) {
-                self.path.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-                self.out.push(self.path.join("."));
-            }
-        }
-        let mut paths = Paths::default();
-        model.visit(&mut paths);
-        paths.out
+        kiln_core::param_paths(model)
     }
 
     /// Every key of torchvision's `state_dict` lands on exactly one field, and every field gets

@@ -79,55 +79,8 @@ pub fn keras_layout(depth: usize) -> Option<KerasLayout> {
 mod tests {
     use super::*;
     use crate::VggConfig;
-    use burn::{
-        module::{Module, ModuleVisitor, Param},
-        tensor::{Device, Tensor},
-    };
+    use burn::{module::Module, tensor::Device};
     use kiln_core::count_params;
-
-    /// Parameter paths of a module as burn-store names them.
-    #[derive(Default)]
-    struct Paths {
-        path: Vec<String>,
-        all: Vec<String>,
-    }
-
-    impl ModuleVisitor for Paths {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-
-        fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-            self.all.push(self.path.join("."));
-        }
-    }
-
-    fn param_paths<M: Module>(module: &M) -> Vec<String> {
-        let mut paths = Paths::default();
-        module.visit(&mut paths);
-        let mut all = paths.all;
-        all.sort();
-        all
-    }
-
-    /// The parameters each slot's kind implies.
-    fn slot_params(layout: &KerasLayout) -> Vec<String> {
-        let mut out = Vec::new();
-        for slot in &layout.slots {
-            let names: &[&str] = match slot.kind {
-                KerasKind::Conv { bias: false } => &["weight"],
-                KerasKind::Conv { bias: true } | KerasKind::Dense { .. } => &["weight", "bias"],
-                KerasKind::BatchNorm { .. } => &["gamma", "beta", "running_mean", "running_var"],
-            };
-            out.extend(names.iter().map(|n| format!("{}.{n}", slot.path)));
-        }
-        out.sort();
-        out
-    }
 
     /// Every slot names parameters of the Keras model, every parameter belongs to exactly one
     /// slot; 13 + 3 layers for VGG16, 16 + 3 for VGG19 (8 + 3 and 10 + 3 for 11 and 13).
@@ -158,7 +111,7 @@ mod tests {
             assert_eq!(layout.order, KerasOrder::File);
             assert_eq!(layout.head, ["classifier.2"]);
             let model = VggConfig::keras(depth).init(&device).expect("a VGG depth");
-            assert_eq!(slot_params(&layout), param_paths(&model), "{depth}");
+            assert_eq!(layout.params(), kiln_core::param_paths(&model), "{depth}");
         }
         assert!(keras_layout(12).is_none());
     }

@@ -104,10 +104,10 @@ pub fn search_dirs() -> Vec<PathBuf> {
     vec![weights_dir(), torch_home.join("hub").join("checkpoints")]
 }
 
-/// The sha256 of a file, as lowercase hex.
-pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
+/// The digest `D` of a file, as lowercase hex.
+fn hash_file<D: Digest>(path: &Path) -> Result<String, FetchError> {
     let mut file = std::fs::File::open(path).map_err(io(path))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = D::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf).map_err(io(path))?;
@@ -117,6 +117,16 @@ pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
         hasher.update(&buf[..n]);
     }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The sha256 of a file, as lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
+    hash_file::<Sha256>(path)
+}
+
+/// The md5 of a file, as lowercase hex (Keras publishes its files' md5).
+pub fn md5_file(path: &Path) -> Result<String, FetchError> {
+    hash_file::<md5::Md5>(path)
 }
 
 /// Downloads `url` into `dir/file_name` unless a verified copy is already there, and returns its
@@ -211,22 +221,6 @@ pub fn fetch(
     }
     std::fs::rename(&part, &dest).map_err(io(&dest))?;
     Ok(dest)
-}
-
-/// The md5 of a file, as lowercase hex (Keras publishes its files' md5).
-pub fn md5_file(path: &Path) -> Result<String, FetchError> {
-    use md5::{Digest as _, Md5};
-    let mut file = std::fs::File::open(path).map_err(io(path))?;
-    let mut hasher = Md5::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(io(path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `None` when `path` hashes to `prefix` (a sha256 prefix, or `md5:<hex>` for a whole md5), or
