@@ -27,6 +27,14 @@ impl KeyRules {
         }
     }
 
+    /// Adds the rules of one torchvision `Conv2dNormActivation` (`{from}.0` the convolution,
+    /// `{from}.1` the BatchNorm; `from` a regex, anchored at the key's start) onto Kiln's
+    /// [`crate::ConvBnAct`] at `to` (`{to}.conv`, `{to}.bn`).
+    pub fn conv_norm(&mut self, from: &str, to: &str) {
+        self.remap.push((format!(r"^{from}\.0\."), format!("{to}.conv.")));
+        self.remap.push((format!(r"^{from}\.1\."), format!("{to}.bn.")));
+    }
+
     /// The key after the `remap` rules, each applied to the previous one's output (as the
     /// importer applies them). A rule that is not a valid regex leaves the key unchanged.
     pub fn apply(&self, key: &str) -> String {

@@ -9,16 +9,11 @@
 use crate::{EfficientNetConfig, StageKind};
 use kiln_core::{KeyRules, layers::make_divisible};
 
-fn conv_norm(rules: &mut KeyRules, from: &str, to: &str) {
-    rules.remap.push((format!(r"^{from}\.0\."), format!("{to}.conv.")));
-    rules.remap.push((format!(r"^{from}\.1\."), format!("{to}.bn.")));
-}
-
 /// The rules for the model `config` builds.
 pub fn key_rules(config: &EfficientNetConfig) -> KeyRules {
     let mut rules = KeyRules::head(&["classifier."]);
     let plan = config.plan();
-    conv_norm(&mut rules, r"features\.0", "stem");
+    rules.conv_norm(r"features\.0", "stem");
     for (s, stage) in plan.iter().enumerate() {
         for (b, &(input, _, _)) in stage.blocks.iter().enumerate() {
             let from = format!(r"features\.{}\.{b}\.block", s + 1);
@@ -28,24 +23,24 @@ pub fn key_rules(config: &EfficientNetConfig) -> KeyRules {
                     let to = format!("stages.{s}.mb_conv.{b}");
                     let mut j = 0;
                     if expanded != input {
-                        conv_norm(&mut rules, &format!(r"{from}\.0"), &format!("{to}.expand"));
+                        rules.conv_norm(&format!(r"{from}\.0"), &format!("{to}.expand"));
                         j = 1;
                     }
-                    conv_norm(&mut rules, &format!(r"{from}\.{j}"), &format!("{to}.depthwise"));
+                    rules.conv_norm(&format!(r"{from}\.{j}"), &format!("{to}.depthwise"));
                     rules
                         .remap
                         .push((format!(r"^{from}\.{}\.", j + 1), format!("{to}.se.")));
-                    conv_norm(&mut rules, &format!(r"{from}\.{}", j + 2), &format!("{to}.project"));
+                    rules.conv_norm(&format!(r"{from}\.{}", j + 2), &format!("{to}.project"));
                 }
                 StageKind::Fused => {
                     let to = format!("stages.{s}.fused.{b}");
-                    conv_norm(&mut rules, &format!(r"{from}\.0"), &format!("{to}.fused"));
-                    conv_norm(&mut rules, &format!(r"{from}\.1"), &format!("{to}.project"));
+                    rules.conv_norm(&format!(r"{from}\.0"), &format!("{to}.fused"));
+                    rules.conv_norm(&format!(r"{from}\.1"), &format!("{to}.project"));
                 }
             }
         }
     }
-    conv_norm(&mut rules, &format!(r"features\.{}", plan.len() + 1), "last");
+    rules.conv_norm(&format!(r"features\.{}", plan.len() + 1), "last");
     rules.remap.push((r"^classifier\.1\.".into(), "classifier.".into()));
     rules
 }

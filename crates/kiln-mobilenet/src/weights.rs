@@ -9,26 +9,21 @@
 use crate::{MobileNetV2Config, MobileNetV3Config};
 use kiln_core::KeyRules;
 
-fn conv_norm(rules: &mut KeyRules, from: &str, to: &str) {
-    rules.remap.push((format!(r"^{from}\.0\."), format!("{to}.conv.")));
-    rules.remap.push((format!(r"^{from}\.1\."), format!("{to}.bn.")));
-}
-
 /// MobileNet V2: `features.i.conv.{j}` is `[expand (t ≠ 1)], depthwise, project conv, project
 /// BatchNorm`; the classifier is `classifier.1` (after the dropout).
 pub fn key_rules_v2(config: &MobileNetV2Config) -> KeyRules {
     let mut rules = KeyRules::head(&["classifier."]);
     let blocks = config.blocks();
-    conv_norm(&mut rules, r"features\.0", "stem");
+    rules.conv_norm(r"features\.0", "stem");
     for (i, plan) in blocks.iter().enumerate() {
         let from = format!(r"features\.{}\.conv", i + 1);
         let to = format!("blocks.{i}");
         let mut j = 0;
         if plan.expansion != 1 {
-            conv_norm(&mut rules, &format!(r"{from}\.0"), &format!("{to}.expand"));
+            rules.conv_norm(&format!(r"{from}\.0"), &format!("{to}.expand"));
             j = 1;
         }
-        conv_norm(&mut rules, &format!(r"{from}\.{j}"), &format!("{to}.depthwise"));
+        rules.conv_norm(&format!(r"{from}\.{j}"), &format!("{to}.depthwise"));
         rules
             .remap
             .push((format!(r"^{from}\.{}\.", j + 1), format!("{to}.project.conv.")));
@@ -36,7 +31,7 @@ pub fn key_rules_v2(config: &MobileNetV2Config) -> KeyRules {
             .remap
             .push((format!(r"^{from}\.{}\.", j + 2), format!("{to}.project.bn.")));
     }
-    conv_norm(&mut rules, &format!(r"features\.{}", blocks.len() + 1), "last");
+    rules.conv_norm(&format!(r"features\.{}", blocks.len() + 1), "last");
     rules.remap.push((r"^classifier\.1\.".into(), "classifier.".into()));
     rules
 }
@@ -46,24 +41,24 @@ pub fn key_rules_v2(config: &MobileNetV2Config) -> KeyRules {
 /// `.1` by burn-store's contiguous index mapping.
 pub fn key_rules_v3(config: &MobileNetV3Config) -> KeyRules {
     let mut rules = KeyRules::head(&["classifier.1."]);
-    conv_norm(&mut rules, r"features\.0", "stem");
+    rules.conv_norm(r"features\.0", "stem");
     for (i, c) in config.blocks.iter().enumerate() {
         let from = format!(r"features\.{}\.block", i + 1);
         let to = format!("blocks.{i}");
         let mut j = 0;
         if c.expanded != c.input {
-            conv_norm(&mut rules, &format!(r"{from}\.{j}"), &format!("{to}.expand"));
+            rules.conv_norm(&format!(r"{from}\.{j}"), &format!("{to}.expand"));
             j += 1;
         }
-        conv_norm(&mut rules, &format!(r"{from}\.{j}"), &format!("{to}.depthwise"));
+        rules.conv_norm(&format!(r"{from}\.{j}"), &format!("{to}.depthwise"));
         j += 1;
         if c.se {
             rules.remap.push((format!(r"^{from}\.{j}\."), format!("{to}.se.")));
             j += 1;
         }
-        conv_norm(&mut rules, &format!(r"{from}\.{j}"), &format!("{to}.project"));
+        rules.conv_norm(&format!(r"{from}\.{j}"), &format!("{to}.project"));
     }
-    conv_norm(&mut rules, &format!(r"features\.{}", config.blocks.len() + 1), "last");
+    rules.conv_norm(&format!(r"features\.{}", config.blocks.len() + 1), "last");
     rules
 }
 

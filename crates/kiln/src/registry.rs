@@ -333,6 +333,15 @@ impl BuildOptions {
     }
 }
 
+/// The row called `name` of a variant table (the registry and the tables agree: every entry's
+/// row exists, checked by the tests that build every model).
+fn row<'a, V>(table: &'a [V], name: &str, name_of: impl Fn(&V) -> &str) -> &'a V {
+    table
+        .iter()
+        .find(|v| name_of(v) == name)
+        .expect("registry and table agree")
+}
+
 fn to_json<C: Serialize>(config: &C) -> serde_json::Value {
     serde_json::to_value(config).expect("a Config serialises to JSON")
 }
@@ -345,88 +354,48 @@ fn from_json<C: serde::de::DeserializeOwned>(arch: &str, value: &serde_json::Val
 }
 
 fn resnet_config(name: &str) -> ResNetConfig {
-    let v = RESNET_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    ResNetConfig::from_variant(v)
+    ResNetConfig::from_variant(row(&RESNET_VARIANTS, name, |v| v.name))
 }
 
 /// The configuration of a MobileNet V3 table row.
 pub(crate) fn mobilenet_v3_config(name: &str) -> MobileNetV3Config {
-    let v = MOBILENET_V3_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    MobileNetV3Config::from_variant(v)
+    MobileNetV3Config::from_variant(row(&MOBILENET_V3_VARIANTS, name, |v| v.name))
 }
 
 /// The configuration of an EfficientNet table row.
 pub(crate) fn efficientnet_config(name: &str) -> EfficientNetConfig {
-    let v = EFFICIENTNET_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    EfficientNetConfig::from_variant(v)
+    EfficientNetConfig::from_variant(row(&EFFICIENTNET_VARIANTS, name, |v| v.name))
 }
 
 fn mnasnet_config(name: &str) -> MnasNetConfig {
-    let v = MNASNET_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    MnasNetConfig::from_variant(v)
+    MnasNetConfig::from_variant(row(&MNASNET_VARIANTS, name, |v| v.name))
 }
 
 fn shufflenet_config(name: &str) -> ShuffleNetV2Config {
-    let v = SHUFFLENET_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    ShuffleNetV2Config::from_variant(v)
+    ShuffleNetV2Config::from_variant(row(&SHUFFLENET_VARIANTS, name, |v| v.name))
 }
 
 /// The configuration of a SqueezeNet table row.
 pub(crate) fn squeezenet_config(name: &str) -> SqueezeNetConfig {
-    let v = SQUEEZENET_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    SqueezeNetConfig::from_variant(v)
+    SqueezeNetConfig::from_variant(row(&SQUEEZENET_VARIANTS, name, |v| v.name))
 }
 
 /// The configuration of a DenseNet table row.
 pub(crate) fn densenet_config(name: &str) -> DenseNetConfig {
-    let v = DENSENET_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    DenseNetConfig::from_variant(v)
+    DenseNetConfig::from_variant(row(&DENSENET_VARIANTS, name, |v| v.name))
 }
 
 /// The configuration of a RegNet table row.
 pub(crate) fn regnet_config(name: &str) -> RegNetConfig {
-    let v = REGNET_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    RegNetConfig::from_variant(v)
+    RegNetConfig::from_variant(row(&REGNET_VARIANTS, name, |v| v.name))
 }
 
 pub(crate) fn convnext_config(name: &str) -> ConvNextConfig {
-    let v = CONVNEXT_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    ConvNextConfig::from_variant(v)
+    ConvNextConfig::from_variant(row(&CONVNEXT_VARIANTS, name, |v| v.name))
 }
 
 fn vgg_config(name: &str) -> VggConfig {
-    let v = VGG_VARIANTS
-        .iter()
-        .find(|v| v.name == name)
-        .expect("registry and table agree");
-    VggConfig::from_variant(v)
+    VggConfig::from_variant(row(&VGG_VARIANTS, name, |v| v.name))
 }
 
 /// The number at the end of a registry name (`keras_resnet152` → 152).
