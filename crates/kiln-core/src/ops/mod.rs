@@ -61,7 +61,7 @@ pub fn kiln_kernels_enabled() -> bool {
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `bias`: `[c_out]` →
 /// `[n, c_out, h', w']`
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
-    if !uses_kiln_kernel(&x) {
+    if !uses_kiln_kernel(&x.device()) {
         return burn_conv2d(x, weight, bias, options);
     }
     let y = conv2d_kiln(x, weight, options);
@@ -112,14 +112,16 @@ pub fn conv2d_weight_grad(
 /// # Shapes
 /// any → the same
 pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if !uses_kiln_kernel_any(&x.device()) {
+    if !uses_kiln_kernel(&x.device()) {
         return burn::tensor::activation::silu(x);
     }
     use burn::backend::Dispatch;
     Tensor::from_dispatch(<Dispatch as KilnBackend>::kiln_silu(x.into_dispatch()))
 }
 
-fn uses_kiln_kernel_any(device: &burn::tensor::Device) -> bool {
+/// Kiln's kernels run on `flex` (training and inference, unless `KILN_CONV_KERNELS=burn`); other
+/// backends call Burn directly.
+fn uses_kiln_kernel(device: &burn::tensor::Device) -> bool {
     #[cfg(feature = "flex")]
     {
         *device == burn::tensor::Device::flex() && kiln_kernels_enabled()
@@ -127,20 +129,6 @@ fn uses_kiln_kernel_any(device: &burn::tensor::Device) -> bool {
     #[cfg(not(feature = "flex"))]
     {
         let _ = device;
-        false
-    }
-}
-
-/// Kiln's kernels run on `flex` (training and inference); other backends call Burn directly.
-fn uses_kiln_kernel(x: &Tensor<4>) -> bool {
-    #[cfg(feature = "flex")]
-    {
-        let device = x.device();
-        device == burn::tensor::Device::flex() && kiln_kernels_enabled()
-    }
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = x;
         false
     }
 }
@@ -212,7 +200,7 @@ pub fn conv2d_weight_grad_burn(
 /// `[n, c, h, w]` → `[n, c, h, w]`
 pub fn batch_norm(bn: &burn::nn::BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    if !(device.is_autodiff() && bn.training.is_enabled() && uses_kiln_kernel(&x)) {
+    if !(device.is_autodiff() && bn.training.is_enabled() && uses_kiln_kernel(&device)) {
         return bn.forward(x);
     }
     use burn::backend::Dispatch;
@@ -253,7 +241,7 @@ pub fn max_pool2d(pool: &burn::nn::pool::MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [*top, *left],
         _ => return pool.forward(x),
     };
-    if pool.dilation != [1, 1] || pool.ceil_mode || !uses_kiln_kernel(&x) {
+    if pool.dilation != [1, 1] || pool.ceil_mode || !uses_kiln_kernel(&x.device()) {
         return pool.forward(x);
     }
     use burn::backend::Dispatch;
