@@ -187,6 +187,15 @@ impl Preprocessing {
         }
     }
 
+    /// Takes the normalisation of `weights` (what pretrained weights expect: mean, std, channel
+    /// order, pixel scale), keeping this data set's sizes and resizing.
+    pub fn normalise_as(&mut self, weights: &Preprocessing) {
+        self.mean = weights.mean.clone();
+        self.std = weights.std.clone();
+        self.channel_order = weights.channel_order;
+        self.pixel_divisor = weights.pixel_divisor;
+    }
+
     /// Keras's preprocessing of its applications' weights at `size`×`size`: `keras.utils.load_img`'s
     /// plain resize (no crop) with Pillow's nearest filter, then `preprocess_input`'s `mode`:
     /// `caffe` (VGG, ResNet: RGB → BGR, ImageNet's means subtracted on the 0–255 scale, no

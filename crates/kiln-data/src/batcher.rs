@@ -74,14 +74,10 @@ impl ClassificationBatcher {
     /// `(p / pixel_divisor - mean[c]) / std[c]`.
     pub fn normalise_into(&self, item: &ImageItem, out: &mut Vec<f32>) {
         let plane = item.height * item.width;
-        let channels: Vec<&[u8]> = item.pixels.chunks(plane).collect();
-        let n = channels.len();
+        let n = item.pixels.len() / plane.max(1);
         for c in 0..n {
-            let channel = if self.bgr && n == 3 {
-                channels[2 - c]
-            } else {
-                channels[c]
-            };
+            let source = if self.bgr && n == 3 { 2 - c } else { c };
+            let channel = &item.pixels[source * plane..][..plane];
             let (mean, std) = (self.mean[c % self.mean.len()], self.std[c % self.std.len()]);
             out.extend(channel.iter().map(|&p| (p as f32 / self.divisor - mean) / std));
         }

@@ -22,6 +22,8 @@ mod hostile;
 mod interrupted;
 #[path = "kiln/keras.rs"]
 mod keras;
+#[path = "kiln/keras_files.rs"]
+mod keras_files;
 #[path = "kiln/kernels.rs"]
 mod kernels;
 #[path = "kiln/mobile.rs"]

@@ -577,12 +577,9 @@ fn init_from(
         notes.extend(p.report.lines());
         if channels == 3 {
             data.preprocessing.channels = 3;
-            data.preprocessing.mean = p.preprocessing.mean;
-            data.preprocessing.std = p.preprocessing.std;
-            data.preprocessing.interpolation = p.preprocessing.interpolation;
             // Keras's weights take BGR on the 0–255 scale (`caffe`) or [-1, 1] (`tf`).
-            data.preprocessing.channel_order = p.preprocessing.channel_order;
-            data.preprocessing.pixel_divisor = p.preprocessing.pixel_divisor;
+            data.preprocessing.normalise_as(&p.preprocessing);
+            data.preprocessing.interpolation = p.preprocessing.interpolation;
         }
         return Ok((p.model, p.spec));
     }
@@ -606,9 +603,6 @@ fn init_from(
         model.reset_classifier(classes, device)
     };
     data.preprocessing.channels = card.preprocessing.channels;
-    data.preprocessing.mean = card.preprocessing.mean.clone();
-    data.preprocessing.std = card.preprocessing.std.clone();
-    data.preprocessing.channel_order = card.preprocessing.channel_order;
-    data.preprocessing.pixel_divisor = card.preprocessing.pixel_divisor;
+    data.preprocessing.normalise_as(&card.preprocessing);
     Ok((model, spec))
 }

@@ -135,7 +135,7 @@ pub fn apply_layers<M: ModuleSnapshot + Module>(
         }
     }
 
-    let expected = model_shapes(&model);
+    let (expected, target) = model_shapes(&model);
     let mut prepared: Vec<Prepared> = Vec::new();
     let mut fresh = Vec::new();
     for (layers, kind) in by_kind.iter().zip(kinds) {
@@ -228,12 +228,6 @@ pub fn apply_layers<M: ModuleSnapshot + Module>(
         });
     }
 
-    let target = model
-        .collect(None, None, true)
-        .iter()
-        .find(|t| t.dtype.is_float())
-        .map(|t| t.dtype)
-        .unwrap_or(DType::F32);
     let tensors: Vec<PackTensor> = prepared
         .into_iter()
         .map(|t| PackTensor::new(t.path, DType::F32, t.shape, None, Bytes::from_elems(t.values)))
@@ -359,14 +353,15 @@ fn by_name(layers: &mut [&KerasLayer], layout: &KerasLayout, kind: KerasKind, no
     }
 }
 
-/// The model's float parameters: path and shape.
-fn model_shapes<M: ModuleSnapshot>(model: &M) -> Vec<(String, Vec<usize>)> {
-    model
+/// The model's float parameters (path and shape), and its float type.
+fn model_shapes<M: ModuleSnapshot>(model: &M) -> (Vec<(String, Vec<usize>)>, DType) {
+    let floats: Vec<_> = model
         .collect(None, None, true)
         .into_iter()
         .filter(|t| t.dtype.is_float())
-        .map(|t| (t.name, t.shape.to_vec()))
-        .collect()
+        .collect();
+    let dtype = floats.first().map_or(DType::F32, |t| t.dtype);
+    (floats.into_iter().map(|t| (t.name, t.shape.to_vec())).collect(), dtype)
 }
 
 fn expect_count(layer: &KerasLayer, allowed: &[usize], what: &str) -> Result<(), String> {
