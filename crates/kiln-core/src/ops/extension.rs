@@ -219,7 +219,9 @@ impl KilnBackend for burn::backend::Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         use burn::backend::ops::ModuleOps;
-        match super::flex_depthwise::input_grad_f32(&x, &weight, &output_grad, &options) {
+        let kiln = super::flex_depthwise::input_grad_f32(&x, &weight, &output_grad, &options)
+            .or_else(|| super::flex_winograd::input_grad_f32(&x, &weight, &output_grad, &options));
+        match kiln {
             Some(grad) => grad,
             None => Self::conv2d_x_backward(x, weight, output_grad, options),
         }

@@ -22,6 +22,9 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
     if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || options.groups != 1 {
         return None;
     }
+    if let Some(y) = super::flex_winograd::conv2d_f32(x, weight, options) {
+        return Some(y);
+    }
     let xs = x.layout().shape();
     let ws = weight.layout().shape();
     let c_out = ws[0];

@@ -30,6 +30,8 @@ pub mod flex_silu;
 #[cfg(feature = "flex")]
 pub mod flex_weight_grad;
 #[cfg(feature = "flex")]
+pub mod flex_winograd;
+#[cfg(feature = "flex")]
 mod tiles;
 
 pub use extension::KilnBackend;

@@ -92,6 +92,17 @@ fn cases() -> Vec<Case> {
             stride: [2, 1],
             ..case([2, 4, 9, 8], 6, 1, 1, 0)
         },
+        // 3×3 stride 1 with enough channels for Winograd F(2×2, 3×3) (the first by default, all
+        // with `KILN_WINOGRAD=on`): odd and even sizes (partial tiles), valid, padding 2,
+        // asymmetric padding.
+        case([2, 16, 12, 13], 24, 3, 1, 1),
+        case([2, 16, 9, 10], 24, 3, 1, 1),
+        case([3, 16, 7, 7], 16, 3, 1, 0),
+        case([1, 20, 6, 5], 16, 3, 1, 2),
+        Case {
+            padding: [(2, 0), (0, 1)],
+            ..case([2, 16, 8, 11], 17, 3, 1, 0)
+        },
         Case {
             groups: 2,
             ..case([2, 4, 8, 8], 6, 3, 1, 1)
@@ -201,6 +212,28 @@ fn check_weight_gradients() {
 /// equals Burn's autodiff input gradient on every case, contiguous output gradient or not.
 #[test]
 fn input_gradient_matches_burn() {
+    check_input_gradients();
+}
+
+/// [`input_gradient_matches_burn`] in a child process (`KILN_WINOGRAD` forced).
+#[test]
+#[ignore = "run by winograd_on_and_off_match_burn"]
+fn input_gradient_child() {
+    check_input_gradients();
+}
+
+/// With Winograd forced on for every 3×3 stride-1 case (however few channels) and with it off,
+/// the forward and the input gradient still match Burn on every case.
+#[test]
+fn winograd_on_and_off_match_burn() {
+    for mode in ["on", "off"] {
+        for test in ["kernels::forward_layout_child", "kernels::input_gradient_child"] {
+            super::common::run_child_test(test, &[("KILN_WINOGRAD", std::ffi::OsStr::new(mode))]);
+        }
+    }
+}
+
+fn check_input_gradients() {
     let device = super::common::device();
     for (i, c) in cases().iter().enumerate() {
         let [n, c_in, h, w] = c.input;
