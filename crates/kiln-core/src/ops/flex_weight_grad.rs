@@ -32,6 +32,9 @@ pub fn weight_grad_f32(
     if x.dtype() != DType::F32 || dy.dtype() != DType::F32 {
         return None;
     }
+    if let Some(dw) = super::flex_winograd::weight_grad_f32(x, dy, weight_shape, options) {
+        return Some(dw);
+    }
     let [c_out, c_in, kh, kw] = weight_shape;
     let xs = x.layout().shape();
     let ys = dy.layout().shape();

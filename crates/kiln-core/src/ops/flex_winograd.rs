@@ -145,6 +145,162 @@ pub fn input_grad_f32(
     ))
 }
 
+/// The weight gradient of a 3×3 stride-1 `conv2d(x, w)` given the output gradient `dy`, as the
+/// adjoint of the forward's Winograd form: `dW = Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G`, 16 gemms
+/// `[c_out, tiles] × [tiles, c_in]`; `None` where Winograd does not apply.
+///
+/// # Shapes
+/// `x`: `[n, c_in, h, w]`, `dy`: `[n, c_out, h', w']` → `weight_shape` = `[c_out, c_in, 3, 3]`
+pub fn weight_grad_f32(
+    x: &FlexTensor,
+    dy: &FlexTensor,
+    weight_shape: [usize; 4],
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    let [c_out, c_in, kh, kw] = weight_shape;
+    let (xs, ys) = (x.layout().shape(), dy.layout().shape());
+    if x.dtype() != DType::F32 || dy.dtype() != DType::F32 || xs.num_dims() != 4 || ys.num_dims() != 4 {
+        return None;
+    }
+    if xs[1] != c_in || ys[1] != c_out || ys[0] != xs[0] || xs[0] * c_in * c_out * ys[2] * ys[3] == 0 {
+        return None;
+    }
+    let [(pt, pb), (pl, pr)] = options.padding;
+    let [ho, wo] = [ys[2], ys[3]];
+    if ho + 2 != xs[2] + pt + pb || wo + 2 != xs[3] + pl + pr {
+        return None;
+    }
+    if !applies(c_in, c_out, [kh, kw], options, [ho, wo]) {
+        return None;
+    }
+    let x = super::tiles::contiguous(x);
+    let dy = super::tiles::contiguous(dy);
+    let input = Plane {
+        n: xs[0],
+        c: c_in,
+        h: xs[2],
+        w: xs[3],
+    };
+    let du = products(
+        x.storage::<f32>(),
+        dy.storage::<f32>(),
+        input,
+        c_out,
+        [pt, pl],
+        [ho, wo],
+    );
+    Some(FlexTensor::new(
+        Bytes::from_elems(filter_gradient(&du, c_out, c_in)),
+        Layout::contiguous(Shape::new(weight_shape)),
+        DType::F32,
+    ))
+}
+
+/// `dU[ξ][o][c] = Σ_t (A dY_t Aᵀ)[ξ][o] · (Bᵀ d_t B)[ξ][c]` over every tile `t`, `[16][m][c]`:
+/// blocks of tile rows split in one range per thread, each range accumulating into its own
+/// result; the results are then added.
+fn products(x: &[f32], dy: &[f32], input: Plane, m: usize, pad: [usize; 2], [ho, wo]: [usize; 2]) -> Vec<f32> {
+    let Plane { n, c, h, w } = input;
+    assert!(x.len() >= n * c * h * w && dy.len() >= n * m * ho * wo);
+    let (th, tw) = (ho.div_ceil(2), wo.div_ceil(2));
+    let rows = n * th;
+    let (rows_per_block, block) = blocking(m, c, tw);
+    let blocks = rows.div_ceil(rows_per_block);
+    let threads = rayon::current_num_threads();
+    let tasks = threads.min(blocks).max(1);
+    let parallelism = if tasks < threads && m * c * rows * tw >= 64 * 64 * 64 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    let geometry = Tiles {
+        input,
+        pad,
+        out: [ho, wo],
+        grid: [th, tw],
+        block,
+    };
+    let len = 16 * m * c;
+    let partial = |task: usize| -> Vec<f32> {
+        let mut du = vec![0f32; len];
+        let mut scratch = Scratch::new(&geometry, m);
+        let (b0, b1) = (task * blocks / tasks, (task + 1) * blocks / tasks);
+        for b in b0..b1 {
+            let r0 = b * rows_per_block;
+            let r1 = (r0 + rows_per_block).min(rows);
+            let tl = (r1 - r0) * tw;
+            geometry.input_transform(x, r0..r1, &mut scratch);
+            geometry.gradient_transform(dy, m, r0..r1, &mut scratch);
+            for xi in 0..16 {
+                // SAFETY: `prod[ξ]` is `m` rows of `block ≥ tl`, `v[ξ]` `c` rows of `block`
+                // (read as its `tl × c` transpose), `du[ξ]` `m` rows of `c`; all this task's own.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        c,
+                        tl,
+                        du.as_mut_ptr().add(xi * m * c),
+                        1,
+                        c as isize,
+                        true,
+                        scratch.prod.as_ptr().add(xi * m * block),
+                        1,
+                        block as isize,
+                        scratch.v.as_ptr().add(xi * c * block),
+                        block as isize,
+                        1,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    );
+                }
+            }
+        }
+        du
+    };
+    if tasks == 1 {
+        return partial(0);
+    }
+    let partials: Vec<Vec<f32>> = (0..tasks).into_par_iter().map(partial).collect();
+    let mut du = vec![0f32; len];
+    du.par_chunks_mut(4096).enumerate().for_each(|(b, dst)| {
+        for p in &partials {
+            for (d, v) in dst.iter_mut().zip(&p[b * 4096..]) {
+                *d += *v;
+            }
+        }
+    });
+    du
+}
+
+/// `dW[o][c] = Gᵀ dU[·][o][c] G` (4×4 → 3×3) from `du` (`[16][m][k]`) → `[m, k, 3, 3]`.
+fn filter_gradient(du: &[f32], m: usize, k: usize) -> Vec<f32> {
+    let plane = m * k;
+    assert!(du.len() >= 16 * plane);
+    let mut dw = vec![0f32; plane * 9];
+    // Gᵀ's rows: (1, ½, ½, 0), (0, ½, −½, 0), (0, ½, ½, 1).
+    let gt = |u: [f32; 4]| {
+        [
+            u[0] + 0.5 * (u[1] + u[2]),
+            0.5 * (u[1] - u[2]),
+            0.5 * (u[1] + u[2]) + u[3],
+        ]
+    };
+    dw.par_chunks_mut(9).enumerate().for_each(|(oc, dst)| {
+        let at = |xi: usize| du[xi * plane + oc];
+        // Down each of the 4 columns, then along each of the 3 rows.
+        let cols: [[f32; 3]; 4] = std::array::from_fn(|j| gt([at(j), at(4 + j), at(8 + j), at(12 + j)]));
+        for i in 0..3 {
+            let row = gt([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]);
+            dst[i * 3..][..3].copy_from_slice(&row);
+        }
+    });
+    dw
+}
+
 /// A batch of input planes, `[n, c, h, w]`.
 #[derive(Clone, Copy)]
 struct Plane {
@@ -195,11 +351,7 @@ fn convolve(x: &[f32], input: Plane, u: &[f32], m: usize, pad: [usize; 2], [ho, 
     assert!(x.len() >= n * c * h * w && u.len() >= 16 * m * c);
     let (th, tw) = (ho.div_ceil(2), wo.div_ceil(2));
     let rows = n * th;
-    // Blocks of whole tile rows, 64 to 256 tiles: `v` and `prod` of a block stay within 512 KiB
-    // down to 64 tiles (measured best on ResNet-18's layers: `bench --convs`, 64–4096 tried).
-    let target = (32_768 / (m + c)).clamp(64, 256);
-    let rows_per_block = (target / tw).max(1);
-    let block = rows_per_block * tw;
+    let (rows_per_block, block) = blocking(m, c, tw);
     let blocks = rows.div_ceil(rows_per_block);
     let mut y = vec![0f32; n * m * ho * wo];
     let out = SendPtr(y.as_mut_ptr());
@@ -260,6 +412,15 @@ fn convolve(x: &[f32], input: Plane, u: &[f32], m: usize, pad: [usize; 2], [ho, 
         (0..blocks).into_par_iter().for_each_init(scratch, run);
     }
     y
+}
+
+/// Blocks of whole tile rows (`tw` tiles each), 64 to 256 tiles: `v` and `prod` of a block stay
+/// within 512 KiB down to 64 tiles (measured best on ResNet-18's layers: `bench --convs`, 64–4096
+/// tried). Returns the tile rows per block and the block's width in tiles.
+fn blocking(m: usize, c: usize, tw: usize) -> (usize, usize) {
+    let target = (32_768 / (m + c)).clamp(64, 256);
+    let rows_per_block = (target / tw).max(1);
+    (rows_per_block, rows_per_block * tw)
 }
 
 /// Where the tiles lie: tile `(img, a, b)` reads input rows `2a − top ..+ 4` and columns
@@ -361,6 +522,56 @@ impl Tiles {
                         v1[b] = e1 + e2;
                         v2[b] = e2 - e1;
                         v3[b] = e1 - e3;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `A dY Aᵀ` (2×2 → 4×4) for the tiles of tile rows `rows` of the output gradient `dy`
+    /// (`[n, m, ho, wo]`, zeros past its edge) into `s.prod` (`[16][m][block]`).
+    fn gradient_transform(&self, dy: &[f32], m: usize, rows: std::ops::Range<usize>, s: &mut Scratch) {
+        let [th, tw] = self.grid;
+        let [ho, wo] = self.out;
+        let (block, plane) = (self.block, m * self.block);
+        let width = 2 * tw;
+        for o in 0..m {
+            for (qi, q) in rows.clone().enumerate() {
+                let (img, a) = (q / th, q % th);
+                let src = &dy[(img * m + o) * ho * wo..][..ho * wo];
+                // The tile row's two output-gradient rows, zero-padded to `2·tw`.
+                for i in 0..2 {
+                    let dst = &mut s.rows[i * width..][..width];
+                    if 2 * a + i < ho {
+                        dst[..wo].copy_from_slice(&src[(2 * a + i) * wo..][..wo]);
+                        dst[wo..].fill(0.0);
+                    } else {
+                        dst.fill(0.0);
+                    }
+                }
+                // A down each column: (y0, y0 + y1, y0 − y1, −y1); then along each row.
+                let (y0, y1) = (&s.rows[..width], &s.rows[width..][..width]);
+                let t0 = o * block + qi * tw;
+                for (i, z) in [[1f32, 0.0], [1.0, 1.0], [1.0, -1.0], [0.0, -1.0]]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let (p01, p23) = s.prod[(4 * i) * plane..][..4 * plane].split_at_mut(2 * plane);
+                    let (p0, p1) = p01.split_at_mut(plane);
+                    let (p2, p3) = p23.split_at_mut(plane);
+                    let (p0, p1, p2, p3) = (
+                        &mut p0[t0..][..tw],
+                        &mut p1[t0..][..tw],
+                        &mut p2[t0..][..tw],
+                        &mut p3[t0..][..tw],
+                    );
+                    for b in 0..tw {
+                        let e0 = z[0] * y0[2 * b] + z[1] * y1[2 * b];
+                        let e1 = z[0] * y0[2 * b + 1] + z[1] * y1[2 * b + 1];
+                        p0[b] = e0;
+                        p1[b] = e0 + e1;
+                        p2[b] = e0 - e1;
+                        p3[b] = -e1;
                     }
                 }
             }

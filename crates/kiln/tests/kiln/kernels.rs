@@ -223,11 +223,15 @@ fn input_gradient_child() {
 }
 
 /// With Winograd forced on for every 3×3 stride-1 case (however few channels) and with it off,
-/// the forward and the input gradient still match Burn on every case.
+/// the forward, the input gradient and the weight gradient still match Burn on every case.
 #[test]
 fn winograd_on_and_off_match_burn() {
     for mode in ["on", "off"] {
-        for test in ["kernels::forward_layout_child", "kernels::input_gradient_child"] {
+        for test in [
+            "kernels::forward_layout_child",
+            "kernels::input_gradient_child",
+            "kernels::weight_gradient_layout_child",
+        ] {
             super::common::run_child_test(test, &[("KILN_WINOGRAD", std::ffi::OsStr::new(mode))]);
         }
     }
