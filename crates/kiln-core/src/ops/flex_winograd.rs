@@ -7,9 +7,11 @@
 //! Tiles are processed in blocks sized for L2, spread over threads: transform the block's input
 //! tiles, 16 products, transform back into the output. The input gradient of a 3×3 stride-1
 //! layer is the same computation on the output gradient with the flipped, transposed kernel
-//! ([`input_grad_f32`]), which is where most of its gain lies: Burn computes it as a transposed
-//! convolution. The transforms' constants are 0, ±1 and ±½, so the result differs from a direct
-//! convolution by rounding only (relative 1e-6 in fp32 on ResNet-sized layers).
+//! ([`input_grad_f32`]; Burn computes it as a transposed convolution), and the weight gradient
+//! is the adjoint of the same form ([`weight_grad_f32`]). The
+//! transforms' constants are 0, ±1 and ±½, so results differ from a direct convolution by
+//! rounding only: within 1e-5 of Burn's (relative to the largest value) in `tests/kiln/kernels.rs`,
+//! and the logit parity tests against torchvision and Keras (1e-4) pass unchanged.
 //!
 //! `KILN_WINOGRAD=off` turns it off (the direct kernels and Burn's path take these layers);
 //! `KILN_WINOGRAD=on` uses it for every 3×3 stride-1 layer, however few channels (the tests).
@@ -34,6 +36,11 @@ enum Mode {
 /// faster on every ResNet-18 layer, 4² to 56² maps, 64 to 512 channels (`bench --convs`).
 const MIN_CHANNELS: usize = 16;
 
+/// The kernel transform (16 values per `c_out·c_in` kernel, every call) pays off only over enough
+/// tiles: ResNet-18 inference on one image (7² and 14² maps: 16 and 49 tiles) ran at 17–20 img/s
+/// without this bound, 26–27 with it (`bench --models resnet18 --mode infer --batch-size 1`).
+const MIN_TILES: usize = 128;
+
 fn mode() -> Mode {
     use std::sync::OnceLock;
     static MODE: OnceLock<Mode> = OnceLock::new();
@@ -44,14 +51,23 @@ fn mode() -> Mode {
     })
 }
 
-/// Whether a convolution with this geometry goes through Winograd.
-fn applies(c_in: usize, c_out: usize, kernel: [usize; 2], options: &ConvOptions<2>) -> bool {
+/// Whether a convolution with this geometry, `n` images computing an `[ho, wo]` map, goes
+/// through Winograd.
+fn applies(
+    c_in: usize,
+    c_out: usize,
+    kernel: [usize; 2],
+    options: &ConvOptions<2>,
+    n: usize,
+    [ho, wo]: [usize; 2],
+) -> bool {
     let geometry = kernel == [3, 3] && options.stride == [1, 1] && options.dilation == [1, 1] && options.groups == 1;
+    let tiles = n * ho.div_ceil(2) * wo.div_ceil(2);
     geometry
         && match mode() {
             Mode::Off => false,
             Mode::On => true,
-            Mode::Auto => c_in >= MIN_CHANNELS && c_out >= MIN_CHANNELS,
+            Mode::Auto => c_in >= MIN_CHANNELS && c_out >= MIN_CHANNELS && tiles >= MIN_TILES,
         }
 }
 
@@ -70,7 +86,7 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
     if xs[0] * c_in * xs[2] * xs[3] == 0 || c_out == 0 || hp < 3 || wp < 3 {
         return None;
     }
-    if ws[1] != c_in || !applies(c_in, c_out, [ws[2], ws[3]], options) {
+    if ws[1] != c_in || !applies(c_in, c_out, [ws[2], ws[3]], options, xs[0], [hp - 2, wp - 2]) {
         return None;
     }
     let x = super::tiles::contiguous(x);
@@ -112,7 +128,7 @@ pub fn input_grad_f32(
     if xs.num_dims() != 4 || xs[1] != c_in || ys[1] != c_out || ys[0] != xs[0] {
         return None;
     }
-    if !applies(c_in, c_out, [ws[2], ws[3]], options) {
+    if !applies(c_in, c_out, [ws[2], ws[3]], options, xs[0], [xs[2], xs[3]]) {
         return None;
     }
     let [(pt, pb), (pl, pr)] = options.padding;
@@ -166,7 +182,7 @@ pub fn weight_grad_f32(
     if ho + 2 != xs[2] + pt + pb || wo + 2 != xs[3] + pl + pr {
         return None;
     }
-    if !applies(c_in, c_out, [kh, kw], options) {
+    if !applies(c_in, c_out, [kh, kw], options, xs[0], [ho, wo]) {
         return None;
     }
     let x = super::tiles::contiguous(x);
