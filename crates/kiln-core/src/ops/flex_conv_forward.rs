@@ -7,7 +7,7 @@
 //! Burn's flex path converts the input to NHWC and builds im2col tiles per image; batching every
 //! image into one product is what lets gemm reach its peak on small maps.
 
-use super::tiles::{Geometry, SendPtr, Source, block_width, choose, contiguous};
+use super::tiles::{Geometry, SendPtr, Source, View, block_width, choose, contiguous, matmul};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bytes, DType, Shape};
@@ -98,24 +98,14 @@ fn product(wt: &[f32], source: &Source, g: &Geometry, m: usize) -> Vec<f32> {
         // `block ≥ cl`; the writes go to columns `c0..c0 + cl` of `dst` (`m` rows of `cols`),
         // disjoint between blocks, so the blocks may run on different threads.
         unsafe {
-            gemm::gemm(
+            matmul(
                 m,
                 cl,
                 kdim,
                 dst_ptr.get().add(c0),
-                1,
-                cols as isize,
-                false,
-                wt.as_ptr(),
-                1,
-                kdim as isize,
-                tile.as_ptr(),
-                1,
-                block as isize,
-                0.0,
-                1.0,
-                false,
-                false,
+                cols,
+                View::new(wt.as_ptr(), kdim, 1),
+                View::new(tile.as_ptr(), block, 1),
                 false,
                 parallelism,
             );
@@ -142,24 +132,14 @@ fn pointwise(x: &[f32], wt: &[f32], g: &Geometry, c_out: usize) -> FlexTensor {
         // SAFETY: `x` holds `n` images of `c_in × hw`, `wt` `c_out × c_in`, `dst` `c_out × hw`
         // (asserted above).
         unsafe {
-            gemm::gemm(
+            matmul(
                 c_out,
                 hw,
                 c_in,
                 dst.as_mut_ptr(),
-                1,
-                hw as isize,
-                false,
-                wt.as_ptr(),
-                1,
-                c_in as isize,
-                x.as_ptr().add(img * c_in * hw),
-                1,
-                hw as isize,
-                0.0,
-                1.0,
-                false,
-                false,
+                hw,
+                View::new(wt.as_ptr(), c_in, 1),
+                View::new(x.as_ptr().add(img * c_in * hw), hw, 1),
                 false,
                 parallelism,
             );

@@ -8,7 +8,7 @@
 //! Burn's generic path instead runs a convolution whose kernel is the whole output-gradient map:
 //! a gemm with `N = kh·kw` (9 for a 3×3 layer) and a huge K, which gemm runs far below its peak.
 
-use super::tiles::{Geometry, Source, block_width, choose, contiguous, on_grid};
+use super::tiles::{Geometry, Source, View, block_width, choose, contiguous, matmul, on_grid};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bytes, DType, Shape};
@@ -92,25 +92,15 @@ fn product(grad: &[f32], source: &Source, g: &Geometry, m: usize) -> Vec<f32> {
             // SAFETY: `grad` holds `m` rows of `k ≥ k0 + kl` (asserted), the tile `kdim` rows
             // of `block ≥ kl`, `out` `m` rows of `kdim`.
             unsafe {
-                gemm::gemm(
+                matmul(
                     m,
                     kdim,
                     kl,
                     out.as_mut_ptr(),
-                    1,
-                    kdim as isize,
+                    kdim,
+                    View::new(grad.as_ptr().add(k0), k, 1),
+                    View::new(tile.as_ptr(), 1, block),
                     true,
-                    grad.as_ptr().add(k0),
-                    1,
-                    k as isize,
-                    tile.as_ptr(),
-                    block as isize,
-                    1,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
                     parallelism,
                 );
             }
@@ -121,13 +111,5 @@ fn product(grad: &[f32], source: &Source, g: &Geometry, m: usize) -> Vec<f32> {
         return partial(0);
     }
     let partials: Vec<Vec<f32>> = (0..tasks).into_par_iter().map(partial).collect();
-    let mut out = vec![0f32; len];
-    out.par_chunks_mut(4096).enumerate().for_each(|(b, dst)| {
-        for p in &partials {
-            for (d, v) in dst.iter_mut().zip(&p[b * 4096..]) {
-                *d += *v;
-            }
-        }
-    });
-    out
+    super::tiles::sum_partials(&partials, len)
 }

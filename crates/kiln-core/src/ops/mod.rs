@@ -36,6 +36,8 @@ pub mod flex_weight_grad;
 pub mod flex_winograd;
 #[cfg(feature = "flex")]
 mod tiles;
+#[cfg(feature = "flex")]
+mod winograd_transforms;
 
 pub use extension::KilnBackend;
 

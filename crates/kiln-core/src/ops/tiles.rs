@@ -285,3 +285,92 @@ pub(super) fn contiguous(t: &FlexTensor) -> FlexTensor {
         t.to_contiguous()
     }
 }
+
+/// The element-wise sum of per-thread partial results, each `len` long.
+pub(super) fn sum_partials(partials: &[Vec<f32>], len: usize) -> Vec<f32> {
+    let mut out = vec![0f32; len];
+    out.par_chunks_mut(4096).enumerate().for_each(|(b, dst)| {
+        for p in partials {
+            for (d, v) in dst.iter_mut().zip(&p[b * 4096..]) {
+                *d += *v;
+            }
+        }
+    });
+    out
+}
+
+/// A matrix operand of [`matmul`]: element `(i, j)` at `ptr + i·rs + j·cs` (strides in elements).
+#[derive(Clone, Copy)]
+pub(super) struct View {
+    ptr: *const f32,
+    rs: isize,
+    cs: isize,
+}
+
+impl View {
+    /// The matrix at `ptr` with row stride `rs` and column stride `cs`.
+    pub fn new(ptr: *const f32, rs: usize, cs: usize) -> Self {
+        Self {
+            ptr,
+            rs: rs as isize,
+            cs: cs as isize,
+        }
+    }
+}
+
+/// `dst = lhs · rhs` (`[m, k] × [k, n]`), or `dst += lhs · rhs` with `accumulate`, `dst` with row
+/// stride `dst_rs` and unit column stride: gemm's call with its scale and conjugation arguments
+/// fixed.
+///
+/// # Safety
+/// As `gemm::gemm`: each operand must address its whole matrix, and `dst` must be writable and
+/// overlap neither operand nor any other thread's writes.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: View,
+    rhs: View,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    let alpha = if accumulate { 1.0 } else { 0.0 };
+    // SAFETY: the caller's contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            alpha,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// A contiguous f32 flex tensor of `shape` holding `values`.
+pub(super) fn f32_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    use burn::backend::flex::Layout;
+    use burn::tensor::{Bytes, DType, Shape};
+    FlexTensor::new(
+        Bytes::from_elems(values),
+        Layout::contiguous(Shape::new(shape)),
+        DType::F32,
+    )
+}
