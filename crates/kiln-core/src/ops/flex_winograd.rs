@@ -17,7 +17,7 @@
 //! `KILN_WINOGRAD=on` uses it for every 3×3 stride-1 layer, however few channels (the tests).
 
 use super::tiles::{SendPtr, View, f32_tensor, matmul};
-use super::winograd_transforms::{Plane, Scratch, Tiles, blocking, filter_gradient, filter_transform};
+use super::winograd_transforms::{Plane, Scratch, Tiles, filter_gradient, filter_transform};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
@@ -203,35 +203,19 @@ pub fn weight_grad_f32(
 fn products(x: &[f32], dy: &[f32], input: Plane, m: usize, pad: [usize; 2], [ho, wo]: [usize; 2]) -> Vec<f32> {
     let Plane { n, c, h, w } = input;
     assert!(x.len() >= n * c * h * w && dy.len() >= n * m * ho * wo);
-    let (th, tw) = (ho.div_ceil(2), wo.div_ceil(2));
-    let rows = n * th;
-    let (rows_per_block, block) = blocking(m, c, tw);
-    let blocks = rows.div_ceil(rows_per_block);
-    let threads = rayon::current_num_threads();
-    let tasks = threads.min(blocks).max(1);
-    let parallelism = if tasks < threads && m * c * rows * tw >= 64 * 64 * 64 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    let geometry = Tiles {
-        input,
-        pad,
-        out: [ho, wo],
-        grid: [th, tw],
-        block,
-    };
+    let geometry = Tiles::new(input, m, pad, [ho, wo]);
+    let (blocks, block) = (geometry.blocks, geometry.block);
+    let tasks = rayon::current_num_threads().min(blocks).max(1);
+    let parallelism = geometry.parallelism(m);
     let len = 16 * m * c;
     let partial = |task: usize| -> Vec<f32> {
         let mut du = vec![0f32; len];
         let mut scratch = Scratch::new(&geometry, m);
         let (b0, b1) = (task * blocks / tasks, (task + 1) * blocks / tasks);
         for b in b0..b1 {
-            let r0 = b * rows_per_block;
-            let r1 = (r0 + rows_per_block).min(rows);
-            let tl = (r1 - r0) * tw;
-            geometry.input_transform(x, r0..r1, &mut scratch);
-            geometry.gradient_transform(dy, m, r0..r1, &mut scratch);
+            let (rows, tl) = geometry.rows(b);
+            geometry.input_transform(x, rows.clone(), &mut scratch);
+            geometry.gradient_transform(dy, m, rows, &mut scratch);
             for xi in 0..16 {
                 // SAFETY: `prod[ξ]` is `m` rows of `block ≥ tl`, `v[ξ]` `c` rows of `block`
                 // (read as its `tl × c` transpose), `du[ξ]` `m` rows of `c`; all this task's own.
@@ -264,30 +248,14 @@ fn products(x: &[f32], dy: &[f32], input: Plane, m: usize, pad: [usize; 2], [ho,
 fn convolve(x: &[f32], input: Plane, u: &[f32], m: usize, pad: [usize; 2], [ho, wo]: [usize; 2]) -> Vec<f32> {
     let Plane { n, c, h, w } = input;
     assert!(x.len() >= n * c * h * w && u.len() >= 16 * m * c);
-    let (th, tw) = (ho.div_ceil(2), wo.div_ceil(2));
-    let rows = n * th;
-    let (rows_per_block, block) = blocking(m, c, tw);
-    let blocks = rows.div_ceil(rows_per_block);
+    let geometry = Tiles::new(input, m, pad, [ho, wo]);
+    let (blocks, block) = (geometry.blocks, geometry.block);
     let mut y = vec![0f32; n * m * ho * wo];
     let out = SendPtr(y.as_mut_ptr());
-    let threads = rayon::current_num_threads();
-    let parallelism = if blocks < threads && m * c * rows * tw >= 64 * 64 * 64 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    let geometry = Tiles {
-        input,
-        pad,
-        out: [ho, wo],
-        grid: [th, tw],
-        block,
-    };
+    let parallelism = geometry.parallelism(m);
     let run = |scratch: &mut Scratch, b: usize| {
-        let r0 = b * rows_per_block;
-        let r1 = (r0 + rows_per_block).min(rows);
-        let tl = (r1 - r0) * tw;
-        geometry.input_transform(x, r0..r1, scratch);
+        let (rows, tl) = geometry.rows(b);
+        geometry.input_transform(x, rows.clone(), scratch);
         for xi in 0..16 {
             // SAFETY: `u[·][ξ]` is `m` rows of `c` (asserted), `v[ξ]` `c` rows of `block ≥ tl`, `prod[ξ]`
             // `m` rows of `block`; all thread-local except `u`, which is only read.
@@ -307,10 +275,10 @@ fn convolve(x: &[f32], input: Plane, u: &[f32], m: usize, pad: [usize; 2], [ho, 
         }
         // SAFETY: a block owns whole tile rows, so the output rows `2a, 2a + 1` of its tile rows
         // (every channel) are written by this block only, within `y`'s `n·m·ho·wo` values.
-        unsafe { geometry.output_transform(m, r0..r1, scratch, out) };
+        unsafe { geometry.output_transform(m, rows, scratch, out) };
     };
     let scratch = || Scratch::new(&geometry, m);
-    if blocks < threads {
+    if blocks < rayon::current_num_threads() {
         let mut s = scratch();
         (0..blocks).for_each(|b| run(&mut s, b));
     } else {

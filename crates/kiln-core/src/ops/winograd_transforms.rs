@@ -74,24 +74,57 @@ pub(super) fn filter_gradient(du: &[f32], m: usize, k: usize) -> Vec<f32> {
     dw
 }
 
-/// Blocks of whole tile rows (`tw` tiles each), 64 to 256 tiles: `v` and `prod` of a block stay
-/// within 512 KiB down to 64 tiles (measured best on ResNet-18's layers: `bench --convs`, 64–4096
-/// tried). Returns the tile rows per block and the block's width in tiles.
-pub(super) fn blocking(m: usize, c: usize, tw: usize) -> (usize, usize) {
-    let target = (32_768 / (m + c)).clamp(64, 256);
-    let rows_per_block = (target / tw).max(1);
-    (rows_per_block, rows_per_block * tw)
-}
-
 /// Where the tiles lie: tile `(img, a, b)` reads input rows `2a − top ..+ 4` and columns
 /// `2b − left ..+ 4` and writes outputs `2a ..+ 2`, `2b ..+ 2`. Tile row `q = img·th + a`;
-/// within a block, tile `(q − r0)·tw + b`.
+/// within a block, tile `(q − r0)·tw + b`. Blocks are whole tile rows, 64 to 256 tiles: `v` and
+/// `prod` of a block stay within 512 KiB down to 64 tiles (measured best on ResNet-18's layers:
+/// `bench --convs`, 64–4,096 tried).
 pub(super) struct Tiles {
     pub input: Plane,
     pub pad: [usize; 2],
     pub out: [usize; 2],
     pub grid: [usize; 2],
+    /// Tiles per block (room for; the last block may hold fewer).
     pub block: usize,
+    /// Tile rows per block, and blocks.
+    pub rows_per_block: usize,
+    pub blocks: usize,
+}
+
+impl Tiles {
+    /// The tiles of an `out` map computed from `input` padded by `pad` (top, left), `m` output
+    /// channels.
+    pub fn new(input: Plane, m: usize, pad: [usize; 2], out: [usize; 2]) -> Self {
+        let (th, tw) = (out[0].div_ceil(2), out[1].div_ceil(2));
+        let target = (32_768 / (m + input.c)).clamp(64, 256);
+        let rows_per_block = (target / tw).max(1);
+        Self {
+            input,
+            pad,
+            out,
+            grid: [th, tw],
+            block: rows_per_block * tw,
+            rows_per_block,
+            blocks: (input.n * th).div_ceil(rows_per_block),
+        }
+    }
+
+    /// Block `b`'s tile rows and its number of tiles.
+    pub fn rows(&self, b: usize) -> (std::ops::Range<usize>, usize) {
+        let r0 = b * self.rows_per_block;
+        let r1 = (r0 + self.rows_per_block).min(self.input.n * self.grid[0]);
+        (r0..r1, (r1 - r0) * self.grid[1])
+    }
+
+    /// gemm's own threads when the blocks are fewer than rayon's and the product is large.
+    pub fn parallelism(&self, m: usize) -> gemm::Parallelism {
+        let tiles = self.input.n * self.grid[0] * self.grid[1];
+        if self.blocks < rayon::current_num_threads() && m * self.input.c * tiles >= 64 * 64 * 64 {
+            gemm::Parallelism::Rayon(0)
+        } else {
+            gemm::Parallelism::None
+        }
+    }
 }
 
 /// A thread's buffers: the transformed input `v` (`[16][c][block]`), the products `prod`
