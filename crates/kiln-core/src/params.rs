@@ -8,23 +8,50 @@ use burn::{
 /// Buffers that Burn stores as float tensors but PyTorch does not count as parameters.
 const BUFFERS: [&str; 2] = ["running_mean", "running_var"];
 
+/// The path of the module being visited, as burn-store names parameters: enum variants (the
+/// registry's `Model::LeNet5`) are not part of it.
+#[derive(Default)]
+struct ParamPath(Vec<String>);
+
+impl ParamPath {
+    fn enter(&mut self, name: &str, container_type: &str) {
+        if !container_type.starts_with("Enum:") {
+            self.0.push(name.to_string());
+        }
+    }
+
+    fn exit(&mut self, container_type: &str) {
+        if !container_type.starts_with("Enum:") {
+            self.0.pop();
+        }
+    }
+
+    fn last(&self) -> Option<&str> {
+        self.0.last().map(String::as_str)
+    }
+
+    fn dotted(&self) -> String {
+        self.0.join(".")
+    }
+}
+
 #[derive(Default)]
 struct Counter {
-    path: Vec<String>,
+    path: ParamPath,
     count: usize,
 }
 
 impl ModuleVisitor for Counter {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+    fn exit_module(&mut self, _name: &str, container_type: &str) {
+        self.path.exit(container_type);
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let is_buffer = self.path.last().is_some_and(|n| BUFFERS.contains(&n.as_str()));
+        let is_buffer = self.path.last().is_some_and(|n| BUFFERS.contains(&n));
         if !is_buffer {
             self.count += param.lazy_shape().num_elements();
         }
@@ -45,22 +72,18 @@ pub fn count_params<M: Module>(module: &M) -> usize {
 pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
     #[derive(Default)]
     struct Shapes {
-        path: Vec<String>,
+        path: ParamPath,
         out: Vec<(String, Vec<usize>)>,
     }
     impl ModuleVisitor for Shapes {
         fn enter_module(&mut self, name: &str, container_type: &str) {
-            if !container_type.starts_with("Enum:") {
-                self.path.push(name.to_string());
-            }
+            self.path.enter(name, container_type);
         }
         fn exit_module(&mut self, _name: &str, container_type: &str) {
-            if !container_type.starts_with("Enum:") {
-                self.path.pop();
-            }
+            self.path.exit(container_type);
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.out.push((self.path.join("."), param.lazy_shape().to_vec()));
+            self.out.push((self.path.dotted(), param.lazy_shape().to_vec()));
         }
     }
     let mut shapes = Shapes::default();
@@ -79,27 +102,22 @@ pub fn param_paths<M: Module>(module: &M) -> Vec<String> {
 pub fn first_bad_param<M: Module>(module: &M) -> Option<(String, String)> {
     #[derive(Default)]
     struct Check {
-        path: Vec<String>,
+        path: ParamPath,
         bad: Option<(String, String)>,
     }
     impl ModuleVisitor for Check {
-        // Enum variants (the registry's `Model::LeNet5`) are not part of a parameter's name.
         fn enter_module(&mut self, name: &str, container_type: &str) {
-            if !container_type.starts_with("Enum:") {
-                self.path.push(name.to_string());
-            }
+            self.path.enter(name, container_type);
         }
         fn exit_module(&mut self, _name: &str, container_type: &str) {
-            if !container_type.starts_with("Enum:") {
-                self.path.pop();
-            }
+            self.path.exit(container_type);
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if self.bad.is_some() {
                 return;
             }
             let t = param.val();
-            let path = self.path.join(".");
+            let path = self.path.dotted();
             // On the device: no copy of the weights unless one is bad.
             let non_finite =
                 t.clone().is_nan().any().into_scalar::<bool>() || t.clone().is_inf().any().into_scalar::<bool>();

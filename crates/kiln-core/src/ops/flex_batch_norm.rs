@@ -6,9 +6,9 @@
 //! Every function takes `x` as `[n, c, ...]` (any contiguous layout is made so) and returns
 //! `None` for anything but f32, where the caller takes Burn's path.
 
-use super::tiles::contiguous;
-use burn::backend::flex::{FlexTensor, Layout};
-use burn::tensor::{Bytes, DType, Shape};
+use super::tiles::{contiguous, f32_tensor};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::DType;
 use rayon::prelude::*;
 
 /// `[n, c, h·w…]` of an f32 tensor of rank ≥ 2, contiguous.
@@ -31,7 +31,7 @@ fn vector(t: &FlexTensor, len: usize) -> Option<Vec<f32>> {
 
 fn channels(v: Vec<f32>) -> FlexTensor {
     let c = v.len();
-    FlexTensor::new(Bytes::from_elems(v), Layout::contiguous(Shape::new([c])), DType::F32)
+    f32_tensor(v, [c])
 }
 
 /// Per channel, `Σ f(value…)` over every image and position, in f64.
@@ -111,11 +111,7 @@ pub fn normalize(
                 }
             });
     }
-    Some(FlexTensor::new(
-        Bytes::from_elems(y),
-        Layout::contiguous(shape),
-        DType::F32,
-    ))
+    Some(f32_tensor(y, shape))
 }
 
 /// Per channel `(Σ dy, Σ dy · x̂)` with `x̂ = (x - mean) / sqrt(var + eps)`.
@@ -190,9 +186,5 @@ pub fn backward(
     }
     let dgamma = channels(sums.iter().map(|s| s.1 as f32).collect());
     let dbeta = channels(sums.iter().map(|s| s.0 as f32).collect());
-    Some((
-        FlexTensor::new(Bytes::from_elems(dx), Layout::contiguous(shape), DType::F32),
-        dgamma,
-        dbeta,
-    ))
+    Some((f32_tensor(dx, shape), dgamma, dbeta))
 }

@@ -7,10 +7,10 @@
 //! Burn's flex path converts the input to NHWC and builds im2col tiles per image; batching every
 //! image into one product is what lets gemm reach its peak on small maps.
 
-use super::tiles::{Geometry, SendPtr, Source, View, block_width, choose, contiguous, matmul};
-use burn::backend::flex::{FlexTensor, Layout};
+use super::tiles::{Geometry, SendPtr, Source, View, block_width, choose, contiguous, f32_tensor, matmul};
+use burn::backend::flex::FlexTensor;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Bytes, DType, Shape};
+use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 /// `conv2d(x, w)` without bias, or `None` where this kernel does not apply (not f32, grouped)
@@ -51,11 +51,7 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
     let shape = Shape::new([n, c_out, ho, wo]);
     // One image on an exact grid is the output as laid out.
     if n == 1 && [gh, gw] == [ho, wo] {
-        return Some(FlexTensor::new(
-            Bytes::from_elems(grid),
-            Layout::contiguous(shape),
-            DType::F32,
-        ));
+        return Some(f32_tensor(grid, shape));
     }
     let k = n * gh * gw;
     let mut y = vec![0f32; n * c_out * ho * wo];
@@ -66,11 +62,7 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
             dst[a * wo..][..wo].copy_from_slice(&src[a * gw..][..wo]);
         }
     });
-    Some(FlexTensor::new(
-        Bytes::from_elems(y),
-        Layout::contiguous(shape),
-        DType::F32,
-    ))
+    Some(f32_tensor(y, shape))
 }
 
 /// `Y[o, κ] = Σ_r W[o, r] · P[r, κ]` over all `n·grid` positions, `[c_out][n·gh·gw]`.
@@ -160,9 +152,5 @@ fn pointwise(x: &[f32], wt: &[f32], g: &Geometry, c_out: usize) -> FlexTensor {
             .enumerate()
             .for_each(|job| per_image(job, parallelism));
     }
-    FlexTensor::new(
-        Bytes::from_elems(y),
-        Layout::contiguous(Shape::new([n, c_out, g.h, g.w])),
-        DType::F32,
-    )
+    f32_tensor(y, [n, c_out, g.h, g.w])
 }

@@ -12,10 +12,10 @@
 //! and `slice_assign` into the result) and the input gradient as a grouped transposed
 //! convolution.
 
-use super::tiles::contiguous;
-use burn::backend::flex::{FlexTensor, Layout};
+use super::tiles::{contiguous, f32_tensor};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;
 
 /// `dW` for a depthwise `conv2d(x, w)` with output gradient `dy`, or `None` where this kernel
@@ -81,11 +81,7 @@ pub fn weight_grad_f32(
             }
         }
     });
-    Some(FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(Shape::new(weight_shape)),
-        DType::F32,
-    ))
+    Some(f32_tensor(out, weight_shape))
 }
 
 /// The shared checks: `x: [n, c, h, w]`, `dy: [n, c, h', w']`, a `[c, 1, kh, kw]` depthwise
@@ -186,11 +182,7 @@ pub fn input_grad_f32(
             }
         }
     });
-    Some(FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(Shape::new([n, c, h, w])),
-        DType::F32,
-    ))
+    Some(f32_tensor(out, [n, c, h, w]))
 }
 
 /// `Σ a·b` in eight independent lanes (vectorised by the compiler).

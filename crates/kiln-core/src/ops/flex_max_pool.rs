@@ -8,9 +8,9 @@
 //! has a branch-free path of its own (it was 16% of LeNet-5's training step through the generic
 //! one).
 
-use super::tiles::contiguous;
-use burn::backend::flex::{FlexTensor, Layout};
-use burn::tensor::{Bytes, DType, Shape};
+use super::tiles::{contiguous, f32_tensor};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 /// The pooling geometry of `x: [n, c, h, w]`.
@@ -129,11 +129,7 @@ pub fn forward_f32(x: &FlexTensor, kernel: [usize; 2], stride: [usize; 2], paddi
                 }
             });
     }
-    Some(FlexTensor::new(
-        Bytes::from_elems(y),
-        Layout::contiguous(Shape::new([shape[0], shape[1], ho, wo])),
-        DType::F32,
-    ))
+    Some(f32_tensor(y, [shape[0], shape[1], ho, wo]))
 }
 
 /// The input gradient of [`forward_f32`], or `None` where this kernel does not apply.
@@ -193,9 +189,5 @@ pub fn backward_f32(
                 }
             });
     }
-    Some(FlexTensor::new(
-        Bytes::from_elems(dx),
-        Layout::contiguous(shape),
-        DType::F32,
-    ))
+    Some(f32_tensor(dx, shape))
 }

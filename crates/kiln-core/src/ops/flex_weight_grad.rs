@@ -8,10 +8,10 @@
 //! Burn's generic path instead runs a convolution whose kernel is the whole output-gradient map:
 //! a gemm with `N = kh·kw` (9 for a 3×3 layer) and a huge K, which gemm runs far below its peak.
 
-use super::tiles::{Geometry, Source, View, block_width, choose, contiguous, matmul, on_grid};
-use burn::backend::flex::{FlexTensor, Layout};
+use super::tiles::{Geometry, Source, View, block_width, choose, contiguous, f32_tensor, matmul, on_grid};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;
 
 /// `dW` for `conv2d(x, w)` with output gradient `dy`, or `None` where this kernel does not apply
@@ -56,11 +56,7 @@ pub fn weight_grad_f32(
     let source = choose(x.storage::<f32>(), &g, c_out);
     let grad = on_grid(dy.storage::<f32>(), [g.n, c_out, g.ho, g.wo], source.grid(&g));
     let out = product(&grad, &source, &g, c_out);
-    Some(FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(Shape::new(weight_shape)),
-        DType::F32,
-    ))
+    Some(f32_tensor(out, weight_shape))
 }
 
 /// `dW[o, r] = Σ_κ G[o, κ] · P[r, κ]`, `[m][rows]`.

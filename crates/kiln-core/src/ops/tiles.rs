@@ -365,12 +365,8 @@ pub(super) unsafe fn matmul(
 }
 
 /// A contiguous f32 flex tensor of `shape` holding `values`.
-pub(super) fn f32_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+pub(super) fn f32_tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
     use burn::backend::flex::Layout;
-    use burn::tensor::{Bytes, DType, Shape};
-    FlexTensor::new(
-        Bytes::from_elems(values),
-        Layout::contiguous(Shape::new(shape)),
-        DType::F32,
-    )
+    use burn::tensor::{Bytes, DType};
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape.into()), DType::F32)
 }
