@@ -20,6 +20,7 @@ pub mod plots;
 pub mod pretrained;
 pub mod renderer;
 mod schedule;
+mod scheduler;
 pub mod transfer;
 
 pub use classification::{ClassificationModel, LossGuard};
@@ -28,4 +29,5 @@ pub use evaluate::{EvalOptions, EvalReport, eval_pipeline, evaluate};
 pub use fit::{FitConfig, FitOutcome, fit};
 pub use kiln_core::fsutil;
 pub use optim::{OptimSettings, OptimizerKind};
-pub use schedule::{PlateauScheduler, Schedule, StepScheduler, ValidMonitor};
+pub use schedule::Schedule;
+pub use scheduler::{PlateauScheduler, StepScheduler, ValidMonitor};
