@@ -5,9 +5,10 @@
 //! rule exactly (the first maximum in row-major order wins; a NaN always wins), so gradients
 //! equal Burn's. Burn's flex path is a generic 3-D loop that recomputes the valid window range
 //! (with integer divisions) for every output value. The 2×2 stride-2 window (LeNet-5, VGG)
-//! has a branch-free path of its own (it was 16% of LeNet-5's training step through the generic
-//! one).
+//! has a path of its own, vectorised ([`super::max_pool_2x2`]; through the generic loop it was
+//! 16% of LeNet-5's training step).
 
+use super::max_pool_2x2;
 use super::tiles::{contiguous, f32_tensor};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Shape};
@@ -80,19 +81,6 @@ fn is_2x2(kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> bool {
     kernel == [2, 2] && stride == [2, 2] && padding == [0, 0]
 }
 
-/// The maximum of a 2×2 window in row-major order and its position 0..4, by Burn's rule (the
-/// first maximum wins, a NaN always wins), without branches.
-#[inline(always)]
-fn max4(v: [f32; 4]) -> (f32, u32) {
-    let (mut best, mut at) = (v[0], 0);
-    for (i, &x) in v.iter().enumerate().skip(1) {
-        let take = x > best || x.is_nan();
-        best = if take { x } else { best };
-        at = if take { i as u32 } else { at };
-    }
-    (best, at)
-}
-
 /// Max pooling, or `None` where this kernel does not apply.
 ///
 /// # Shapes
@@ -112,10 +100,7 @@ pub fn forward_f32(x: &FlexTensor, kernel: [usize; 2], stride: [usize; 2], paddi
             .zip(xs.par_chunks(g.h * g.w))
             .for_each(|(dst, plane)| {
                 for (a, out) in dst.chunks_exact_mut(wo).enumerate() {
-                    let (r0, r1) = (&plane[2 * a * g.w..][..2 * wo], &plane[(2 * a + 1) * g.w..][..2 * wo]);
-                    for (b, o) in out.iter_mut().enumerate() {
-                        *o = max4([r0[2 * b], r0[2 * b + 1], r1[2 * b], r1[2 * b + 1]]).0;
-                    }
+                    max_pool_2x2::forward_rows(&plane[2 * a * g.w..], &plane[(2 * a + 1) * g.w..], out);
                 }
             });
     } else if ho * wo > 0 && g.h * g.w > 0 {
@@ -164,15 +149,9 @@ pub fn backward_f32(
             .zip(dys.par_chunks(ho * wo))
             .for_each(|((dst, plane), dy)| {
                 for (a, dy) in dy.chunks_exact(wo).enumerate() {
-                    let (r0, r1) = (&plane[2 * a * g.w..][..2 * wo], &plane[(2 * a + 1) * g.w..][..2 * wo]);
+                    let (r0, r1) = (&plane[2 * a * g.w..], &plane[(2 * a + 1) * g.w..]);
                     let (d0, d1) = dst[2 * a * g.w..][..g.w + 2 * wo].split_at_mut(g.w);
-                    for (b, &gv) in dy.iter().enumerate() {
-                        let k = max4([r0[2 * b], r0[2 * b + 1], r1[2 * b], r1[2 * b + 1]]).1;
-                        d0[2 * b] = if k == 0 { gv } else { 0.0 };
-                        d0[2 * b + 1] = if k == 1 { gv } else { 0.0 };
-                        d1[2 * b] = if k == 2 { gv } else { 0.0 };
-                        d1[2 * b + 1] = if k == 3 { gv } else { 0.0 };
-                    }
+                    max_pool_2x2::backward_rows(r0, r1, dy, d0, d1);
                 }
             });
     } else if ho * wo > 0 && g.h * g.w > 0 {

@@ -35,6 +35,8 @@ pub mod flex_weight_grad;
 #[cfg(feature = "flex")]
 pub mod flex_winograd;
 #[cfg(feature = "flex")]
+mod max_pool_2x2;
+#[cfg(feature = "flex")]
 mod tiles;
 #[cfg(feature = "flex")]
 mod winograd_transforms;
