@@ -1,7 +1,7 @@
 //! The backend extension: [`KilnBackend`] adds Kiln's ops — a convolution whose autodiff backward
 //! takes its weight gradient from [`KilnBackend::kiln_conv2d_weight_grad`] and its input
-//! gradient from [`KilnBackend::kiln_conv2d_input_grad`] (Kiln's for depthwise and 3×3 stride-1
-//! layers, Burn's otherwise), training-mode batch norm and max pooling, each with its own autodiff backward.
+//! gradient from [`KilnBackend::kiln_conv2d_input_grad`] (Kiln's for depthwise, 3×3 stride-1
+//! and widening stride-1 layers, Burn's otherwise), training-mode batch norm and max pooling, each with its own autodiff backward.
 //! `flex` overrides them with Kiln's kernels; every other backend answers with Burn's own ops.
 
 use burn::backend::autodiff::NodeId;
@@ -220,7 +220,8 @@ impl KilnBackend for burn::backend::Flex {
     ) -> FloatTensor<Self> {
         use burn::backend::ops::ModuleOps;
         let kiln = super::flex_depthwise::input_grad_f32(&x, &weight, &output_grad, &options)
-            .or_else(|| super::flex_winograd::input_grad_f32(&x, &weight, &output_grad, &options));
+            .or_else(|| super::flex_winograd::input_grad_f32(&x, &weight, &output_grad, &options))
+            .or_else(|| super::flex_input_grad::input_grad_f32(&x, &weight, &output_grad, &options));
         match kiln {
             Some(grad) => grad,
             None => Self::conv2d_x_backward(x, weight, output_grad, options),

@@ -2,17 +2,19 @@
 //! backend-extension mechanism ([`KilnBackend`]) with Burn's path as the fallback.
 //!
 //! On the `flex` CPU backend: the **2-D convolution**'s forward pass ([`flex_conv_forward`]),
-//! weight gradient ([`flex_weight_grad`]) and, for 3×3 stride-1 layers, input gradient
-//! ([`flex_winograd`]), training-mode **batch norm** ([`flex_batch_norm`]) and **max pooling**
-//! ([`flex_max_pool`]). Burn computes the weight gradient as a convolution whose kernel is the
+//! weight gradient ([`flex_weight_grad`]) and, for 3×3 stride-1 layers and widening stride-1
+//! layers, input gradient ([`flex_winograd`], [`flex_input_grad`]), training-mode **batch norm**
+//! ([`flex_batch_norm`]) and **max pooling** ([`flex_max_pool`]). Burn computes the weight gradient as a convolution whose kernel is the
 //! whole output-gradient map (for a 3×3 layer a gemm with N = 9 and a huge K, which gemm runs far
 //! below its peak), and the forward per image over NHWC im2col tiles; Kiln computes both as large
 //! gemms over every image at once, over L2-sized tiles of the patch matrix, gathered from a
 //! phase-split copy of the input (large maps) or from the input itself (small maps)
 //! (`ops/tiles.rs`). 3×3 stride-1 layers with at least 16 channels (most of ResNet's and VGG's
 //! work) take Winograd's F(2×2, 3×3) instead, in all three passes: 16 multiplications per 2×2
-//! outputs instead of 36. Other layers' input gradient stays Burn's transposed convolution (two
-//! direct Kiln kernels for it were no faster: see git history and docs/performance.md).
+//! outputs instead of 36. Widening stride-1 layers (LeNet-5's) take a column-form input
+//! gradient with vectorised adds; other layers' input gradient stays Burn's transposed
+//! convolution (two direct Kiln kernels for it were no faster: see git history and
+//! docs/performance.md).
 //! Every other backend, and every case the kernels do not cover (grouped convolutions, dilated or
 //! ceil-mode pooling, non-f32 dtypes), takes Burn's path; `KILN_CONV_KERNELS=burn` forces it
 //! everywhere, `KILN_WINOGRAD=off` turns Winograd off. `crates/kiln/tests/kiln/kernels.rs` checks
@@ -26,6 +28,8 @@ pub mod flex_batch_norm;
 pub mod flex_conv_forward;
 #[cfg(feature = "flex")]
 pub mod flex_depthwise;
+#[cfg(feature = "flex")]
+pub mod flex_input_grad;
 #[cfg(feature = "flex")]
 pub mod flex_max_pool;
 #[cfg(feature = "flex")]
@@ -159,8 +163,8 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// The input gradient of `conv2d(x, weight)` given the output gradient, as Kiln's models
-/// compute it: Kiln's kernels for depthwise and 3×3 stride-1 layers on `flex`, Burn's (a
-/// transposed convolution) otherwise.
+/// compute it: Kiln's kernels for depthwise, 3×3 stride-1 and widening stride-1 layers on
+/// `flex`, Burn's (a transposed convolution) otherwise.
 ///
 /// # Shapes
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in / groups, kh, kw]`, `output_grad`:

@@ -70,6 +70,11 @@ fn cases() -> Vec<Case> {
         case([2, 4, 12, 12], 4, 5, 3, 2),  // stride 3
         case([2, 4, 12, 12], 4, 11, 4, 2), // AlexNet's first layer shape
         case([1, 1, 28, 28], 6, 5, 1, 0),  // LeNet-5
+        case([2, 6, 14, 14], 16, 5, 1, 0), // LeNet-5's second layer
+        Case {
+            padding: [(1, 3), (0, 2)],
+            ..case([2, 5, 9, 10], 7, 5, 1, 0)
+        }, // 5×5, asymmetric padding
         Case {
             dilation: [2, 3],
             ..case([2, 3, 15, 16], 5, 3, 1, 2)
@@ -208,8 +213,9 @@ fn check_weight_gradients() {
     }
 }
 
-/// `ops::conv2d_input_grad` (Kiln's kernel for the depthwise cases on flex, Burn's for the rest)
-/// equals Burn's autodiff input gradient on every case, contiguous output gradient or not.
+/// `ops::conv2d_input_grad` (on flex Kiln's kernels for the depthwise and the stride-1 cases,
+/// Burn's for the rest) equals Burn's autodiff input gradient on every case, contiguous output
+/// gradient or not.
 #[test]
 fn input_gradient_matches_burn() {
     check_input_gradients();
