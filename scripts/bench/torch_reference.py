@@ -83,6 +83,8 @@ def main():
     ap.add_argument("--classes", type=int, default=None)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--min-seconds", type=float, default=1.0,
+                    help="more timed steps until they add up to this many seconds (as cargo xtask bench)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tf32", action="store_true")
@@ -122,13 +124,15 @@ def main():
             with torch.inference_mode():
                 return model(x).sum().item()
     times = []
-    for i in range(a.warmup + a.steps):
+    i = 0
+    while i < a.warmup + a.steps or sum(times) < a.min_seconds:
         sync()
         t = time.perf_counter()
         step()
         sync()
         if i >= a.warmup:
             times.append(time.perf_counter() - t)
+        i += 1
     times.sort()
     median = times[len(times) // 2]
     print(json.dumps({"model": a.model, "mode": a.mode, "input": [c, h, w], "batch": a.batch, "threads": a.threads,

@@ -48,9 +48,13 @@ pub struct Args {
     /// Untimed steps first.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
-    /// Timed steps (the median is reported).
+    /// Timed steps (the median is reported): at least this many...
     #[arg(long, default_value_t = 10)]
     steps: usize,
+    /// ...and more until the timed steps add up to this many seconds (a 5 ms step, LeNet-5's,
+    /// is otherwise timed over 50 ms, one burst of a neighbour on a shared machine).
+    #[arg(long, default_value_t = 1.0)]
+    min_seconds: f64,
     /// Threads (rayon's for Kiln, torch.set_num_threads for PyTorch) [default: every core].
     #[arg(long)]
     threads: Option<usize>,
@@ -177,7 +181,9 @@ fn measure(w: &Workload, a: &Args) -> anyhow::Result<Measured> {
         let mut optim = OptimizerKind::Sgd.build(&settings);
         let x = Tensor::<4>::random([w.batch, c, h, wd], Distribution::Normal(0.0, 1.0), &ad);
         let y = Tensor::<1, Int>::random([w.batch], Distribution::Uniform(0.0, classes as f64), &ad);
-        for step in 0..a.warmup + a.steps {
+        let mut step = 0;
+        while more_steps(step, &times, a) {
+            step += 1;
             let started = Instant::now();
             let batch = kiln_data::ClassificationBatch {
                 images: x.clone(),
@@ -188,7 +194,7 @@ fn measure(w: &Workload, a: &Args) -> anyhow::Result<Measured> {
             let grads = GradientsParams::from_grads(out.loss.backward(), &model);
             model = optim.step(0.01, model, grads);
             std::hint::black_box(out.loss.into_scalar::<f32>());
-            if step >= a.warmup {
+            if step > a.warmup {
                 times.push(started.elapsed().as_secs_f64());
             }
         }
@@ -196,11 +202,13 @@ fn measure(w: &Workload, a: &Args) -> anyhow::Result<Measured> {
         use burn::module::Module;
         let model = build_seeded(&spec, &device, 1)?.valid();
         let x = Tensor::<4>::random([w.batch, c, h, wd], Distribution::Normal(0.0, 1.0), &device);
-        for step in 0..a.warmup + a.steps {
+        let mut step = 0;
+        while more_steps(step, &times, a) {
+            step += 1;
             let started = Instant::now();
             let logits = kiln::ImageClassifier::forward_logits(&model, x.clone());
             std::hint::black_box(logits.sum().into_scalar::<f32>());
-            if step >= a.warmup {
+            if step > a.warmup {
                 times.push(started.elapsed().as_secs_f64());
             }
         }
@@ -218,6 +226,12 @@ fn measure(w: &Workload, a: &Args) -> anyhow::Result<Measured> {
         macs_per_image: macs,
         peak_rss_mb: 0.0,
     })
+}
+
+/// Whether to take another step after `done` (warm-up included): until the warm-up, `--steps`
+/// timed steps and `--min-seconds` of timed steps are all done.
+fn more_steps(done: usize, times: &[f64], a: &Args) -> bool {
+    done < a.warmup + a.steps || times.iter().sum::<f64>() < a.min_seconds
 }
 
 /// Runs `command` to its end and returns its stdout and peak RSS in MB (`wait4`'s rusage: the
@@ -257,6 +271,7 @@ fn kiln_child(w: &Workload, a: &Args) -> anyhow::Result<Measured> {
             &a.backend,
         ])
         .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string()])
+        .args(["--min-seconds", &a.min_seconds.to_string()])
         .args(["--threads", &threads(a).to_string()])
         .env("RAYON_NUM_THREADS", threads(a).to_string());
     let (text, rss) = run_child(command)?;
@@ -275,6 +290,7 @@ fn torch_child(w: &Workload, a: &Args) -> anyhow::Result<(f64, f64, String)> {
         .args(["--input", &format!("{}x{}x{}", w.input[0], w.input[1], w.input[2])])
         .args(["--batch", &w.batch.to_string(), "--stem", &w.stem])
         .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string()])
+        .args(["--min-seconds", &a.min_seconds.to_string()])
         .args(["--threads", &threads(a).to_string()]);
     let (text, rss) = run_child(command)?;
     let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default())?;
@@ -380,10 +396,11 @@ fn compare(a: &Args) -> anyhow::Result<()> {
         }
     }
     println!(
-        "Kiln ({} backend) vs PyTorch {version} eager, {} thread(s), SGD momentum 0.9, median of {} timed steps after {} warm-up, median over {} alternating rounds; {}",
+        "Kiln ({} backend) vs PyTorch {version} eager, {} thread(s), SGD momentum 0.9, median of at least {} timed steps and {} s after {} warm-up, median over {} alternating rounds; {}",
         a.backend,
         threads(a),
         a.steps,
+        a.min_seconds,
         a.warmup,
         a.rounds,
         machine()

@@ -543,3 +543,48 @@ fn silu_matches_burn() {
         assert!(rel_err(&dx_k, &dx_b) < 1e-6, "gradient, transposed {transposed}");
     }
 }
+
+#[test]
+#[ignore]
+fn tmp_time_lenet_ops() {
+    let device = super::common::device();
+    let time = |name: &str, f: &dyn Fn() -> Tensor<4>| {
+        let mut t = Vec::new();
+        for _ in 0..31 {
+            let s = std::time::Instant::now();
+            let g = f();
+            let _ = g.into_data();
+            t.push(s.elapsed().as_secs_f64() * 1e3);
+        }
+        t.sort_by(f64::total_cmp);
+        println!("{name}: {:.3} ms", t[15]);
+    };
+    let x1 = tensor([64, 1, 28, 28], 1, &device);
+    let w1 = tensor([6, 1, 5, 5], 2, &device);
+    let x2 = tensor([64, 6, 14, 14], 3, &device);
+    let w2 = tensor([16, 6, 5, 5], 4, &device);
+    let dy1 = tensor([64, 6, 28, 28], 5, &device);
+    let dy2 = tensor([64, 16, 10, 10], 6, &device);
+    let o1 = ConvOptions::new([1, 1], [2, 2], [1, 1], 1);
+    let o2 = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    let pool = burn::nn::pool::MaxPool2dConfig::new([2, 2]).init();
+    for _ in 0..2 {
+        time("copy into_data only 64x6x28x28", &|| dy1.clone());
+        time("conv1 fwd", &|| ops::conv2d_kiln(x1.clone(), w1.clone(), o1.clone()));
+        time("conv2 fwd", &|| ops::conv2d_kiln(x2.clone(), w2.clone(), o2.clone()));
+        time("conv1 wgrad", &|| {
+            ops::conv2d_weight_grad(x1.clone(), w1.clone(), dy1.clone(), o1.clone())
+        });
+        time("conv2 wgrad", &|| {
+            ops::conv2d_weight_grad(x2.clone(), w2.clone(), dy2.clone(), o2.clone())
+        });
+        time("conv2 igrad", &|| {
+            ops::conv2d_input_grad(x2.clone(), w2.clone(), dy2.clone(), o2.clone())
+        });
+        time("pool1 fwd", &|| ops::max_pool2d(&pool, dy1.clone()));
+        time("relu1", &|| burn::tensor::activation::relu(dy1.clone()));
+        time("bias add", &|| {
+            dy1.clone() + w1.clone().reshape([1, 6, 1, 1]).slice([0..1, 0..6, 0..1, 0..1])
+        });
+    }
+}
