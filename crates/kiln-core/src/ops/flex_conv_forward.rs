@@ -2,7 +2,8 @@
 //! patch matrix `P` (`r = (c, i, j)`), one gemm `[c_out, c_in·kh·kw] × [c_in·kh·kw, block]` per
 //! column block of L2-sized patch tiles (`ops/tiles.rs`), every image of the batch in
 //! one product, blocks spread over threads. The valid `Ho × Wo` corner of each image's grid is
-//! then copied out. A 1×1 layer with stride 1 and no padding multiplies the input directly.
+//! then copied out. A 1×1 layer with stride 1 and no padding multiplies the input directly;
+//! small first layers (`c_in·kh·kw` ≤ 32, `c_out` ≤ 16) take [`super::flex_conv_direct`].
 //!
 //! Burn's flex path converts the input to NHWC and builds im2col tiles per image; batching every
 //! image into one product is what lets gemm reach its peak on small maps.
@@ -30,6 +31,9 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
     let c_out = ws[0];
     if xs.num_dims() != 4 || ws.num_dims() != 4 || ws[1] != xs[1] || c_out == 0 {
         return None;
+    }
+    if super::flex_conv_direct::applies(xs[1], c_out, [ws[2], ws[3]], options) {
+        return super::flex_conv_direct::conv2d_f32(x, weight, options);
     }
     let g = Geometry::new(
         [xs[0], xs[1], xs[2], xs[3]],

@@ -25,6 +25,8 @@ mod extension;
 #[cfg(feature = "flex")]
 pub mod flex_batch_norm;
 #[cfg(feature = "flex")]
+pub mod flex_conv_direct;
+#[cfg(feature = "flex")]
 pub mod flex_conv_forward;
 #[cfg(feature = "flex")]
 pub mod flex_depthwise;
