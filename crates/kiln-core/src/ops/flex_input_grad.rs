@@ -81,6 +81,16 @@ fn col2im(
     use rayon::prelude::*;
     let (rows, positions) = (c_in * kh * kw, ho * wo);
     assert!(w.len() >= c_out * rows && dy.len() >= n * c_out * positions);
+    let layout = Columns {
+        h,
+        wd,
+        ho,
+        wo,
+        kh,
+        kw,
+        pt,
+        pl,
+    };
     let mut dx = vec![0f32; n * c_in * h * wd];
     if dx.is_empty() || positions == 0 {
         return dx;
@@ -108,44 +118,55 @@ fn col2im(
                     parallelism,
                 )
             };
-            for (r, col) in cols.chunks_exact(positions).enumerate() {
-                let (ci, u, v) = (r / (kh * kw), r / kw % kh, r % kw);
-                // Output column b lands on input column b + v − pl, inside [0, wd).
-                let b_lo = pl.saturating_sub(v).min(wo);
-                let b_hi = (wd + pl).saturating_sub(v).min(wo);
-                if b_lo >= b_hi {
-                    continue;
-                }
-                for a in 0..ho {
-                    let y = a + u;
-                    if y < pt || y - pt >= h {
-                        continue;
-                    }
-                    let dst = &mut dxi[(ci * h + y - pt) * wd + b_lo + v - pl..][..b_hi - b_lo];
-                    for (d, s) in dst.iter_mut().zip(&col[a * wo + b_lo..a * wo + b_hi]) {
-                        *d += *s;
-                    }
-                }
-            }
+            add_columns(dxi, cols, &layout);
         },
     );
     dx
 }
 
-/// `W'[i, o, a, b] = W[o, i, kh − 1 − a, kw − 1 − b]`.
-///
-/// # Shapes
-/// `[c_out, c_in, kh, kw]` → `[c_in, c_out, kh, kw]`
-fn flip_transpose(w: &[f32], [c_out, c_in, kh, kw]: [usize; 4]) -> Vec<f32> {
-    let mut out = vec![0f32; w.len()];
-    for o in 0..c_out {
-        for i in 0..c_in {
-            let src = &w[(o * c_in + i) * kh * kw..][..kh * kw];
-            let dst = &mut out[(i * c_out + o) * kh * kw..][..kh * kw];
-            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
-                *d = *s;
+/// Where the columns of one image go back: `dx` `[c_in, h, wd]`, columns
+/// `[c_in·kh·kw, ho·wo]`, top and left padding `pt`, `pl`.
+struct Columns {
+    h: usize,
+    wd: usize,
+    ho: usize,
+    wo: usize,
+    kh: usize,
+    kw: usize,
+    pt: usize,
+    pl: usize,
+}
+
+/// Adds each column row back into place: row `(ci, u, v)`'s value at output `(a, b)` goes to
+/// `dx[ci, a + u − pt, b + v − pl]` where that lies inside.
+fn add_columns(dx: &mut [f32], cols: &[f32], l: &Columns) {
+    let &Columns {
+        h,
+        wd,
+        ho,
+        wo,
+        kh,
+        kw,
+        pt,
+        pl,
+    } = l;
+    for (r, col) in cols.chunks_exact(ho * wo).enumerate() {
+        let (ci, u, v) = (r / (kh * kw), r / kw % kh, r % kw);
+        // Output column b lands on input column b + v − pl, inside [0, wd).
+        let b_lo = pl.saturating_sub(v).min(wo);
+        let b_hi = (wd + pl).saturating_sub(v).min(wo);
+        if b_lo >= b_hi {
+            continue;
+        }
+        for a in 0..ho {
+            let y = a + u;
+            if y < pt || y - pt >= h {
+                continue;
+            }
+            let dst = &mut dx[(ci * h + y - pt) * wd + b_lo + v - pl..][..b_hi - b_lo];
+            for (d, s) in dst.iter_mut().zip(&col[a * wo + b_lo..a * wo + b_hi]) {
+                *d += *s;
             }
         }
     }
-    out
 }
