@@ -32,7 +32,7 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
     if xs.num_dims() != 4 || ws.num_dims() != 4 || ws[1] != xs[1] || c_out == 0 {
         return None;
     }
-    if super::flex_conv_direct::applies(xs[1], c_out, [ws[2], ws[3]], options) {
+    if super::flex_conv_direct::applies([xs[0], xs[1], xs[2], xs[3]], c_out, options) {
         return super::flex_conv_direct::conv2d_f32(x, weight, options);
     }
     let g = Geometry::new(
