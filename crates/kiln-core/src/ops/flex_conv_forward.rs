@@ -3,7 +3,8 @@
 //! column block of L2-sized patch tiles (`ops/tiles.rs`), every image of the batch in
 //! one product, blocks spread over threads. The valid `Ho × Wo` corner of each image's grid is
 //! then copied out. A 1×1 layer with stride 1 and no padding multiplies the input directly;
-//! small first layers (`c_in·kh·kw` ≤ 32, `c_out` ≤ 16) take [`super::flex_conv_direct`].
+//! narrow stride-1 layers on small maps (≤ 16 output channels: LeNet-5's) take
+//! [`super::flex_conv_direct`].
 //!
 //! Burn's flex path converts the input to NHWC and builds im2col tiles per image; batching every
 //! image into one product is what lets gemm reach its peak on small maps.
