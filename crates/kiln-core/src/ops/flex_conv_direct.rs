@@ -14,7 +14,60 @@ use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
 /// Outputs per accumulator (one AVX-512 register), and the input's slack past its end.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
+
+/// The zero-padded input of a stride-1 convolution and where each tap reads it.
+pub(super) struct Padded {
+    /// `[n, c_in, hp, wp]`, then `wp + LANES` zeros of slack.
+    pub data: Vec<f32>,
+    /// Values per image, `c_in·hp·wp`.
+    pub image: usize,
+    pub hp: usize,
+    pub wp: usize,
+    pub ho: usize,
+    pub wo: usize,
+    /// Tap `t = (ci, u, v)` reads an image from `(ci·hp + u)·wp + v` on.
+    pub offsets: Vec<usize>,
+}
+
+impl Padded {
+    /// `x` padded by `options.padding` for a `[kh, kw]` kernel, or `None` if the kernel does not
+    /// fit.
+    ///
+    /// # Shapes
+    /// `x`: `[n, c_in, h, w]`
+    pub fn new(x: &[f32], [n, c_in, h, w]: [usize; 4], [kh, kw]: [usize; 2], options: &ConvOptions<2>) -> Option<Self> {
+        let [(pt, pb), (pl, pr)] = options.padding;
+        let (hp, wp) = (h + pt + pb, w + pl + pr);
+        if hp < kh || wp < kw || kh * kw == 0 || x.len() < n * c_in * h * w {
+            return None;
+        }
+        // Slack: a row and a vector, for reads that run past the last image's end.
+        let mut data = vec![0f32; n * c_in * hp * wp + wp + LANES];
+        if h * w > 0 {
+            data.par_chunks_mut(hp * wp)
+                .take(n * c_in)
+                .zip(x.par_chunks(h * w))
+                .for_each(|(dst, src)| {
+                    for (r, row) in src.chunks_exact(w).enumerate() {
+                        dst[(r + pt) * wp + pl..][..w].copy_from_slice(row);
+                    }
+                });
+        }
+        let offsets = (0..c_in * kh * kw)
+            .map(|t| (t / (kh * kw) * hp + t / kw % kh) * wp + t % kw)
+            .collect();
+        Some(Self {
+            data,
+            image: c_in * hp * wp,
+            hp,
+            wp,
+            ho: hp - kh + 1,
+            wo: wp - kw + 1,
+            offsets,
+        })
+    }
+}
 
 /// Whether the direct form applies: stride 1, no dilation, ungrouped, `c_out` ≤ 16 and a padded
 /// image of at most 64 Ki values (256 KiB: it stays in L2 while every tap reads it).
@@ -35,29 +88,17 @@ pub fn applies(x: [usize; 4], c_out: usize, options: &ConvOptions<2>) -> bool {
 pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Option<FlexTensor> {
     let (xs, ws) = (x.layout().shape(), weight.layout().shape());
     let ([n, c_in, h, w], [c_out, kh, kw]) = ([xs[0], xs[1], xs[2], xs[3]], [ws[0], ws[2], ws[3]]);
-    let [(pt, pb), (pl, pr)] = options.padding;
-    let (hp, wp) = (h + pt + pb, w + pl + pr);
-    if hp < kh || wp < kw {
-        return None;
-    }
-    let (ho, wo) = (hp - kh + 1, wp - kw + 1);
     let (x, weight) = (contiguous(x), contiguous(weight));
-    let (xv, wv) = (x.storage::<f32>(), weight.storage::<f32>());
-    // The zero-padded input, `[n, c_in, hp, wp]`.
-    let mut padded = vec![0f32; n * c_in * hp * wp + LANES];
-    padded
-        .par_chunks_mut(hp * wp)
-        .take(n * c_in)
-        .zip(xv.par_chunks(h * w))
-        .for_each(|(dst, src)| {
-            for (r, row) in src.chunks_exact(w).enumerate() {
-                dst[(r + pt) * wp + pl..][..w].copy_from_slice(row);
-            }
-        });
-    // Tap `(ci, u, v)` reads the padded plane from `(ci·hp + u)·wp + v` on.
-    let offsets: Vec<usize> = (0..c_in * kh * kw)
-        .map(|t| (t / (kh * kw) * hp + t / kw % kh) * wp + t % kw)
-        .collect();
+    let wv = weight.storage::<f32>();
+    let Padded {
+        data: padded,
+        image: _,
+        hp,
+        wp,
+        ho,
+        wo,
+        offsets,
+    } = Padded::new(x.storage::<f32>(), [n, c_in, h, w], [kh, kw], options)?;
     // The weights by groups of `GROUP` output channels, tap-major, zeros past `c_out`:
     // `[groups][taps][GROUP]`.
     let taps = c_in * kh * kw;

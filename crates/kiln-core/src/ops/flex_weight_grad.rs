@@ -41,6 +41,9 @@ pub fn weight_grad_f32(
     if xs.num_dims() != 4 || ys.num_dims() != 4 || xs[1] != c_in || ys[0] != xs[0] || ys[1] != c_out || c_out == 0 {
         return None;
     }
+    if super::flex_conv_direct::applies([xs[0], xs[1], xs[2], xs[3]], c_out, options) {
+        return super::flex_weight_grad_direct::weight_grad_f32(x, dy, weight_shape, options);
+    }
     let g = Geometry::new(
         [xs[0], c_in, xs[2], xs[3]],
         [kh, kw],

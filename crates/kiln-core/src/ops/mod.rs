@@ -39,6 +39,8 @@ pub mod flex_silu;
 #[cfg(feature = "flex")]
 pub mod flex_weight_grad;
 #[cfg(feature = "flex")]
+pub mod flex_weight_grad_direct;
+#[cfg(feature = "flex")]
 pub mod flex_winograd;
 #[cfg(feature = "flex")]
 mod max_pool_2x2;
