@@ -65,8 +65,8 @@ pub struct Args {
     #[arg(long)]
     compare: bool,
     /// ResNet-18's convolutions one by one (forward, input gradient, weight gradient; at --input,
-    /// default 3x224x224, with --stem), alternating Kiln and PyTorch: where a training step's
-    /// convolution time goes.
+    /// default 3x224x224, with --stem; LeNet-5's with --models lenet5), alternating Kiln and
+    /// PyTorch: where a training step's convolution time goes.
     #[arg(long)]
     convs: bool,
     /// Rounds of --compare and --convs (medians over rounds).
@@ -436,7 +436,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .transpose()?
             .unwrap_or([3, 224, 224]);
         let small = a.stem.as_deref().map_or(input[1] < 64, |s| s == "small");
-        return crate::bench_convs::run(&a.backend, &a.python, input, small, a.batch_size, a.rounds, threads(&a));
+        let model = match a.models.as_slice() {
+            [] => "resnet18",
+            [one] => one.as_str(),
+            _ => anyhow::bail!("--convs takes one model (resnet18 or lenet5)"),
+        };
+        return crate::bench_convs::run(
+            model,
+            &a.backend,
+            &a.python,
+            input,
+            small,
+            a.batch_size,
+            a.rounds,
+            threads(&a),
+        );
     }
     let models = if a.models.is_empty() {
         vec!["lenet5".to_string(), "resnet18".to_string()]

@@ -1,4 +1,5 @@
-//! `cargo xtask bench --convs`: ResNet-18's convolutions (at `--input`, with `--stem`), one by one: forward, input
+//! `cargo xtask bench --convs`: ResNet-18's convolutions (at `--input`, with `--stem`; or
+//! LeNet-5's with `--models lenet5`), one by one: forward, input
 //! gradient and weight gradient (Kiln's kernel and Burn's path) on Kiln's backend, against
 //! PyTorch's (`scripts/bench/torch_convs.py`: `conv2d` and `aten.convolution_backward`), taken
 //! alternately in one run. Where a training step's convolution time goes, per op and per layer.
@@ -33,6 +34,26 @@ fn resnet18_convs(c_in: usize, size: usize, small_stem: bool) -> Vec<Conv> {
         convs.push((co, co, 3, 1, 1, s, 3));
     }
     convs
+}
+
+/// LeNet-5's two convolutions (1×28×28 input: 5×5 with padding 2, then 5×5 on the 14×14 pooled
+/// maps).
+fn lenet5_convs() -> Vec<Conv> {
+    vec![(1, 6, 5, 1, 2, 28, 1), (6, 16, 5, 1, 0, 14, 1)]
+}
+
+/// The convolutions `--convs` times: `model`'s (resnet18 or lenet5).
+fn model_convs(model: &str, input: [usize; 3], small_stem: bool) -> anyhow::Result<Vec<Conv>> {
+    match model {
+        "resnet18" => Ok(resnet18_convs(input[0], input[1], small_stem)),
+        "lenet5" => Ok(lenet5_convs()),
+        other => anyhow::bail!("--convs knows the convolutions of resnet18 and lenet5, not `{other}`"),
+    }
+}
+
+/// Milliseconds as the table shows them: two decimals under 10 ms (LeNet-5's layers), one above.
+fn ms(v: f64) -> String {
+    if v < 10.0 { format!("{v:.2}") } else { format!("{v:.1}") }
 }
 
 /// Median milliseconds of one layer's ops.
@@ -155,6 +176,7 @@ fn torch_layers(
 /// Runs the comparison for ResNet-18 on `input` (`rounds` alternations, medians over rounds)
 /// and prints the table.
 pub fn run(
+    model: &str,
     backend: &str,
     python: &str,
     input: [usize; 3],
@@ -164,7 +186,7 @@ pub fn run(
     threads: usize,
 ) -> anyhow::Result<()> {
     let device = kiln::core::backend::checked_device(backend)?;
-    let layers = resnet18_convs(input[0], input[1], small_stem);
+    let layers = model_convs(model, input, small_stem)?;
     let reps = 9;
     let mut kiln_rounds = Vec::new();
     let mut torch_rounds = Vec::new();
@@ -187,7 +209,7 @@ pub fn run(
         v[v.len() / 2]
     };
     println!(
-        "ResNet-18 convolutions at 224, batch {batch}, {threads} threads; Kiln on {backend} vs PyTorch {version}; ms per layer (median of {reps} reps, median over {} rounds)\n",
+        "{model} convolutions, batch {batch}, {threads} threads; Kiln on {backend} vs PyTorch {version}; ms per layer (median of {reps} reps, median over {} rounds)\n",
         rounds.max(1)
     );
     println!(
@@ -209,13 +231,16 @@ pub fn run(
         for (total, v) in totals.iter_mut().zip([kf, kx, kw, kb, tf, tx, tw, kfb]) {
             *total += v * count as f64;
         }
+        let [kf, kfb, tf, kx, tx, kw, kb, tw] = [kf, kfb, tf, kx, tx, kw, kb, tw].map(ms);
         println!(
-            "| {ci}→{co}, {k}×{k}, s{s}, {n}² | {count} | {kf:.1} ({kfb:.1}) / {tf:.1} | {kx:.1} / {tx:.1} | {kw:.1} ({kb:.1}) / {tw:.1} |"
+            "| {ci}→{co}, {k}×{k}, s{s}, {n}² | {count} | {kf} ({kfb}) / {tf} | {kx} / {tx} | {kw} ({kb}) / {tw} |"
         );
     }
     let [kf, kx, kw, kb, tf, tx, tw, kfb] = totals;
+    let t = [kf, kfb, tf, kx, tx, kw, kb, tw].map(ms);
     println!(
-        "| **all convolutions** | | **{kf:.0} ({kfb:.0}) / {tf:.0}** | **{kx:.0} / {tx:.0}** | **{kw:.0} ({kb:.0}) / {tw:.0}** |"
+        "| **all convolutions** | | **{} ({}) / {}** | **{} / {}** | **{} ({}) / {}** |",
+        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]
     );
     println!(
         "\nKiln / PyTorch speed: forward {:.2} (Burn's path {:.2}), input gradient {:.2}, weight gradient {:.2} (Burn's path {:.2}); all three {:.2} (Burn's paths {:.2})",
