@@ -22,7 +22,7 @@ pub(super) struct Padded {
     pub data: Vec<f32>,
     /// Values per image, `c_in·hp·wp`.
     pub image: usize,
-    pub hp: usize,
+    /// Padded row length.
     pub wp: usize,
     pub ho: usize,
     pub wo: usize,
@@ -60,7 +60,6 @@ impl Padded {
         Some(Self {
             data,
             image: c_in * hp * wp,
-            hp,
             wp,
             ho: hp - kh + 1,
             wo: wp - kw + 1,
@@ -89,37 +88,12 @@ pub fn conv2d_f32(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>)
     let (xs, ws) = (x.layout().shape(), weight.layout().shape());
     let ([n, c_in, h, w], [c_out, kh, kw]) = ([xs[0], xs[1], xs[2], xs[3]], [ws[0], ws[2], ws[3]]);
     let (x, weight) = (contiguous(x), contiguous(weight));
-    let wv = weight.storage::<f32>();
-    let Padded {
-        data: padded,
-        image: _,
-        hp,
-        wp,
-        ho,
-        wo,
-        offsets,
-    } = Padded::new(x.storage::<f32>(), [n, c_in, h, w], [kh, kw], options)?;
-    // The weights by groups of `GROUP` output channels, tap-major, zeros past `c_out`:
-    // `[groups][taps][GROUP]`.
-    let taps = c_in * kh * kw;
-    let groups = c_out.div_ceil(GROUP);
-    let mut grouped = vec![0f32; groups * taps * GROUP];
-    for o in 0..c_out {
-        for t in 0..taps {
-            grouped[((o / GROUP) * taps + t) * GROUP + o % GROUP] = wv[o * taps + t];
-        }
-    }
-    let plan = Plan {
-        c_out,
-        ho,
-        wo,
-        wp,
-        offsets,
-        grouped,
-    };
+    let padded = Padded::new(x.storage::<f32>(), [n, c_in, h, w], [kh, kw], options)?;
+    let plan = Plan::new(weight.storage::<f32>(), c_out, &padded);
+    let (ho, wo) = (padded.ho, padded.wo);
     let mut y = vec![0f32; n * c_out * ho * wo];
     y.par_chunks_mut(c_out * ho * wo).enumerate().for_each(|(img, out)| {
-        let input = &padded[img * c_in * hp * wp..][..c_in * hp * wp + LANES];
+        let input = &padded.data[img * padded.image..][..padded.image + LANES];
         image(out, input, &plan);
     });
     Some(f32_tensor(y, [n, c_out, ho, wo]))
@@ -139,6 +113,28 @@ struct Plan {
     offsets: Vec<usize>,
     /// `[groups][taps][GROUP]` weights.
     grouped: Vec<f32>,
+}
+
+impl Plan {
+    /// The plan of weights `[c_out, c_in, kh, kw]` over `padded`: the weights regrouped by
+    /// groups of `GROUP` output channels, tap-major, zeros past `c_out`.
+    fn new(weights: &[f32], c_out: usize, padded: &Padded) -> Self {
+        let taps = padded.offsets.len();
+        let mut grouped = vec![0f32; c_out.div_ceil(GROUP) * taps * GROUP];
+        for o in 0..c_out {
+            for t in 0..taps {
+                grouped[((o / GROUP) * taps + t) * GROUP + o % GROUP] = weights[o * taps + t];
+            }
+        }
+        Self {
+            c_out,
+            ho: padded.ho,
+            wo: padded.wo,
+            wp: padded.wp,
+            offsets: padded.offsets.clone(),
+            grouped,
+        }
+    }
 }
 
 /// One image: `out[o, a, b] = Σ_t w[o, t] · input[a·wp + b + offsets[t]]`.
@@ -221,33 +217,18 @@ mod tests {
         if std::arch::is_x86_feature_detected!("avx512f") {
             for (wo, kw, c_out) in [(5usize, 3usize, 3usize), (28, 5, 6), (16, 1, 8), (21, 2, 11)] {
                 let (ho, kh, c_in) = (4, 2, 2);
-                let (hp, wp) = (ho + kh - 1, wo + kw - 1);
-                let taps = c_in * kh * kw;
-                let input: Vec<f32> = (0..c_in * hp * wp + LANES)
+                let (h, w) = (ho + kh - 1, wo + kw - 1);
+                let x: Vec<f32> = (0..c_in * h * w)
                     .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
                     .collect();
-                let groups = c_out.div_ceil(GROUP);
-                let mut grouped = vec![0f32; groups * taps * GROUP];
-                for o in 0..c_out {
-                    for t in 0..taps {
-                        grouped[((o / GROUP) * taps + t) * GROUP + o % GROUP] = ((o * taps + t) as f32 - 9.0) / 7.0;
-                    }
-                }
-                let offsets = (0..taps)
-                    .map(|t| (t / (kh * kw) * hp + t / kw % kh) * wp + t % kw)
-                    .collect();
-                let plan = Plan {
-                    c_out,
-                    ho,
-                    wo,
-                    wp,
-                    offsets,
-                    grouped,
-                };
+                let weights: Vec<f32> = (0..c_out * c_in * kh * kw).map(|i| (i as f32 - 9.0) / 7.0).collect();
+                let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+                let padded = Padded::new(&x, [1, c_in, h, w], [kh, kw], &options).unwrap();
+                let (plan, input) = (Plan::new(&weights, c_out, &padded), &padded.data);
                 let (mut fast, mut slow) = (vec![9f32; c_out * ho * wo], vec![9f32; c_out * ho * wo]);
                 // SAFETY: the CPU has AVX-512F (checked above).
-                unsafe { image_avx512(&mut fast, &input, &plan) };
-                image_generic(&mut slow, &input, &plan);
+                unsafe { image_avx512(&mut fast, input, &plan) };
+                image_generic(&mut slow, input, &plan);
                 for (f, s) in fast.iter().zip(&slow) {
                     assert!(
                         (f - s).abs() <= 1e-5 * s.abs().max(1.0),

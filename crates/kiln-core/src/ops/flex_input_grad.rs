@@ -140,16 +140,7 @@ struct Columns {
 /// Adds each column row back into place: row `(ci, u, v)`'s value at output `(a, b)` goes to
 /// `dx[ci, a + u − pt, b + v − pl]` where that lies inside.
 fn add_columns(dx: &mut [f32], cols: &[f32], l: &Columns) {
-    let &Columns {
-        h,
-        wd,
-        ho,
-        wo,
-        kh,
-        kw,
-        pt,
-        pl,
-    } = l;
+    let (h, wd, ho, wo, kh, kw, pt, pl) = (l.h, l.wd, l.ho, l.wo, l.kh, l.kw, l.pt, l.pl);
     for (r, col) in cols.chunks_exact(ho * wo).enumerate() {
         let (ci, u, v) = (r / (kh * kw), r / kw % kh, r % kw);
         // Output column b lands on input column b + v − pl, inside [0, wd).
