@@ -213,9 +213,9 @@ fn check_weight_gradients() {
     }
 }
 
-/// `ops::conv2d_input_grad` (on flex Kiln's kernels for the depthwise and the stride-1 cases,
-/// Burn's for the rest) equals Burn's autodiff input gradient on every case, contiguous output
-/// gradient or not.
+/// `ops::conv2d_input_grad` (on flex Kiln's kernels for the depthwise, 3×3 stride-1 and widening
+/// stride-1 cases, Burn's for the rest) equals Burn's autodiff input gradient on every case,
+/// contiguous output gradient or not.
 #[test]
 fn input_gradient_matches_burn() {
     check_input_gradients();
