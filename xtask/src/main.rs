@@ -4,6 +4,7 @@
 mod backends;
 mod bench;
 mod bench_convs;
+mod bench_pipeline;
 mod checkpoint_args;
 mod data;
 mod dense;
