@@ -25,15 +25,11 @@ fn max4(v: [f32; 4]) -> (f32, u32) {
 /// `r0`, `r1`: `[≥ 2·wo]`, `out`: `[wo]`
 pub fn forward_rows(r0: &[f32], r1: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    let done = if std::arch::is_x86_feature_detected!("avx512f") {
+    if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F (checked just above).
-        unsafe { avx512::forward_rows(r0, r1, out) }
-    } else {
-        0
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let done = 0;
-    forward_rows_scalar(r0, r1, out, done);
+        return unsafe { avx512::forward_rows(r0, r1, out) };
+    }
+    forward_rows_scalar(r0, r1, out);
 }
 
 /// The input gradient of one row pair: `dy[b]` goes to the maximum's place in the window of
@@ -43,32 +39,28 @@ pub fn forward_rows(r0: &[f32], r1: &[f32], out: &mut [f32]) {
 /// `r0`, `r1`: `[≥ 2·wo]`, `dy`: `[wo]`, `d0`, `d1`: `[≥ 2·wo]` (only the first `2·wo` written)
 pub fn backward_rows(r0: &[f32], r1: &[f32], dy: &[f32], d0: &mut [f32], d1: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    let done = if std::arch::is_x86_feature_detected!("avx512f") {
+    if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F (checked just above).
-        unsafe { avx512::backward_rows(r0, r1, dy, d0, d1) }
-    } else {
-        0
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let done = 0;
-    backward_rows_scalar(r0, r1, dy, d0, d1, done);
+        return unsafe { avx512::backward_rows(r0, r1, dy, d0, d1) };
+    }
+    backward_rows_scalar(r0, r1, dy, d0, d1);
 }
 
-/// [`forward_rows`] from output column `from` on, scalar.
-fn forward_rows_scalar(r0: &[f32], r1: &[f32], out: &mut [f32], from: usize) {
+/// [`forward_rows`], scalar.
+fn forward_rows_scalar(r0: &[f32], r1: &[f32], out: &mut [f32]) {
     let wo = out.len();
     let (r0, r1) = (&r0[..2 * wo], &r1[..2 * wo]);
-    for (b, o) in out.iter_mut().enumerate().skip(from) {
+    for (b, o) in out.iter_mut().enumerate() {
         *o = max4([r0[2 * b], r0[2 * b + 1], r1[2 * b], r1[2 * b + 1]]).0;
     }
 }
 
-/// [`backward_rows`] from output column `from` on, scalar.
-fn backward_rows_scalar(r0: &[f32], r1: &[f32], dy: &[f32], d0: &mut [f32], d1: &mut [f32], from: usize) {
+/// [`backward_rows`], scalar.
+fn backward_rows_scalar(r0: &[f32], r1: &[f32], dy: &[f32], d0: &mut [f32], d1: &mut [f32]) {
     let wo = dy.len();
     let (r0, r1) = (&r0[..2 * wo], &r1[..2 * wo]);
     let (d0, d1) = (&mut d0[..2 * wo], &mut d1[..2 * wo]);
-    for (b, &g) in dy.iter().enumerate().skip(from) {
+    for (b, &g) in dy.iter().enumerate() {
         let k = max4([r0[2 * b], r0[2 * b + 1], r1[2 * b], r1[2 * b + 1]]).1;
         d0[2 * b] = if k == 0 { g } else { 0.0 };
         d0[2 * b + 1] = if k == 1 { g } else { 0.0 };
@@ -169,10 +161,9 @@ mod avx512 {
         _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, _mm512_set1_epi32(k)), g)
     }
 
-    /// The forward, 16 outputs at a time (the last block masked); returns how many outputs it
-    /// wrote (all).
+    /// The forward, 16 outputs at a time (the last block masked).
     #[target_feature(enable = "avx512f")]
-    pub fn forward_rows(r0: &[f32], r1: &[f32], out: &mut [f32]) -> usize {
+    pub fn forward_rows(r0: &[f32], r1: &[f32], out: &mut [f32]) {
         let wo = out.len();
         let (r0, r1) = (&r0[..2 * wo], &r1[..2 * wo]);
         for (j, dst) in out.chunks_mut(16).enumerate() {
@@ -180,13 +171,11 @@ mod avx512 {
             let (best, _) = max4(windows(&r0[span.clone()], &r1[span]));
             store32(dst, best, _mm512_setzero_ps());
         }
-        wo
     }
 
-    /// The backward, 16 outputs at a time (the last block masked); returns how many outputs it
-    /// covered (all).
+    /// The backward, 16 outputs at a time (the last block masked).
     #[target_feature(enable = "avx512f")]
-    pub fn backward_rows(r0: &[f32], r1: &[f32], dy: &[f32], d0: &mut [f32], d1: &mut [f32]) -> usize {
+    pub fn backward_rows(r0: &[f32], r1: &[f32], dy: &[f32], d0: &mut [f32], d1: &mut [f32]) {
         let wo = dy.len();
         let (r0, r1) = (&r0[..2 * wo], &r1[..2 * wo]);
         let (d0, d1) = (&mut d0[..2 * wo], &mut d1[..2 * wo]);
@@ -200,7 +189,6 @@ mod avx512 {
                 store32(d, _mm512_permutex2var_ps(e, lo, o), _mm512_permutex2var_ps(e, hi, o));
             }
         }
-        wo
     }
 }
 
@@ -233,7 +221,7 @@ mod tests {
                 let dy: Vec<f32> = (0..wo).map(|i| 1.0 + i as f32).collect();
                 let (mut fast, mut slow) = (vec![0f32; wo], vec![0f32; wo]);
                 forward_rows(&r0, &r1, &mut fast);
-                forward_rows_scalar(&r0, &r1, &mut slow, 0);
+                forward_rows_scalar(&r0, &r1, &mut slow);
                 let bits = |v: &[f32]| {
                     v.iter()
                         .map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() })
@@ -243,7 +231,7 @@ mod tests {
                 let mut fast = (vec![7f32; 2 * wo + 1], vec![7f32; 2 * wo + 1]);
                 let mut slow = fast.clone();
                 backward_rows(&r0, &r1, &dy, &mut fast.0, &mut fast.1);
-                backward_rows_scalar(&r0, &r1, &dy, &mut slow.0, &mut slow.1, 0);
+                backward_rows_scalar(&r0, &r1, &dy, &mut slow.0, &mut slow.1);
                 assert_eq!(fast, slow, "backward, {wo} outputs, seed {seed}");
                 assert_eq!(fast.0[2 * wo], 7.0, "wrote past 2·wo");
             }
